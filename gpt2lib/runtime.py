@@ -1,0 +1,143 @@
+"""Where the code runs: device choice, seeding, online/Colab detection and the cache folder.
+
+This module imports nothing else from gpt2lib, so every other module may import it.
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+import random
+import socket
+import sys
+from pathlib import Path
+from typing import Iterator
+
+import torch
+
+DEVICE_ENV = "GPT2LIB_DEVICE"
+CACHE_ENV = "GPT2LIB_CACHE"
+OFFLINE_ENV = "GPT2LIB_OFFLINE"
+
+_VALID_DEVICES = ("cuda", "mps", "cpu")
+
+
+def _mps_available() -> bool:
+    backend = getattr(torch.backends, "mps", None)
+    return bool(backend is not None and backend.is_available())
+
+
+def get_device(prefer: str | None = None) -> torch.device:
+    """The device the book computes on: cuda, then mps, then cpu.
+
+    ``prefer`` (or the environment variable ``GPT2LIB_DEVICE``) forces one of "cuda", "mps",
+    "cpu" (an index such as "cuda:1" is accepted too). Asking for a device this machine lacks is
+    an error rather than a silent fallback, since a reader who asked for the GPU wants to know.
+    """
+    choice = prefer if prefer is not None else os.environ.get(DEVICE_ENV, "").strip()
+    if choice:
+        kind = choice.split(":", 1)[0].lower()
+        if kind not in _VALID_DEVICES:
+            raise ValueError(
+                f"unknown device {choice!r}: use one of {', '.join(_VALID_DEVICES)} "
+                f"(or unset {DEVICE_ENV} to choose automatically)"
+            )
+        available = {"cuda": torch.cuda.is_available(), "mps": _mps_available(), "cpu": True}
+        if not available[kind]:
+            raise RuntimeError(
+                f"device {choice!r} was requested but is not available on this machine; "
+                f"unset {DEVICE_ENV} or pass prefer='cpu'"
+            )
+        return torch.device(choice.lower())
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    if _mps_available():
+        return torch.device("mps")
+    return torch.device("cpu")
+
+
+def seed_everything(seed: int = 1337) -> torch.Generator:
+    """Seed Python, NumPy and torch (all devices); return a CPU ``torch.Generator`` with that seed,
+    for code that prefers an explicit generator to global state."""
+    if not isinstance(seed, int) or isinstance(seed, bool):
+        raise TypeError(f"seed must be an int, got {type(seed).__name__}")
+    random.seed(seed)
+    try:
+        import numpy as np
+
+        np.random.seed(seed % 2**32)
+    except ImportError:  # pragma: no cover - numpy is a dependency, but seeding must not need it
+        pass
+    torch.manual_seed(seed)
+    return torch.Generator().manual_seed(seed)
+
+
+def autocast_dtype(device: torch.device | str) -> torch.dtype | None:
+    """bf16 where the device computes it natively (recent CUDA GPUs), otherwise None (stay in fp32).
+
+    CPU autocast to bf16 exists but is slower than fp32 on most laptops, so the book keeps fp32 there.
+    """
+    device = torch.device(device)
+    if device.type == "cuda" and torch.cuda.is_available() and torch.cuda.is_bf16_supported():
+        return torch.bfloat16
+    return None
+
+
+@contextlib.contextmanager
+def autocast(device: torch.device | str) -> Iterator[None]:
+    """``torch.autocast`` to bf16 where :func:`autocast_dtype` allows it, a no-op elsewhere."""
+    device = torch.device(device)
+    dtype = autocast_dtype(device)
+    if dtype is None:
+        yield
+    else:
+        with torch.autocast(device_type=device.type, dtype=dtype):
+            yield
+
+
+def on_colab() -> bool:
+    """True inside Google Colab."""
+    return "google.colab" in sys.modules or "COLAB_RELEASE_TAG" in os.environ
+
+
+def is_online(host: str = "huggingface.co", port: int = 443, timeout: float = 1.5) -> bool:
+    """Whether ``host`` answers within ``timeout`` seconds.
+
+    Set ``GPT2LIB_OFFLINE=1`` to force the offline path (the tests and the book build do), so that
+    nothing at build or test time ever tries the network.
+    """
+    if os.environ.get(OFFLINE_ENV, "").strip() not in ("", "0"):
+        return False
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def cache_dir(*parts: str) -> Path:
+    """The folder where gpt2lib caches what it builds or downloads (created on demand).
+
+    ``GPT2LIB_CACHE`` overrides the default ``~/.cache/gpt2lib``.
+    """
+    root = Path(os.environ.get(CACHE_ENV) or Path.home() / ".cache" / "gpt2lib")
+    path = root.joinpath(*parts)
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def describe_environment() -> str:
+    """One line per fact a reader needs when comparing numbers: device and the versions that matter."""
+    from importlib import metadata
+
+    import gpt2lib
+
+    device = get_device()
+    lines = [f"device: {device}" + (f" ({torch.cuda.get_device_name(device)})" if device.type == "cuda" else "")]
+    versions = [f"python {sys.version.split()[0]}", f"torch {torch.__version__}", f"gpt2lib {gpt2lib.__version__}"]
+    for name in ("transformers", "tiktoken"):
+        try:
+            versions.append(f"{name} {metadata.version(name)}")
+        except metadata.PackageNotFoundError:
+            pass
+    lines.append(", ".join(versions))
+    return "\n".join(lines)

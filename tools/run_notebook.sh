@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Execute chapter notebooks in place, as they are committed: offline, in the project's venv,
+# from the chapters/ folder, with the time each took. Usage: tools/run_notebook.sh chapters/03_*.ipynb
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export GPT2LIB_OFFLINE=1 HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 PYDEVD_DISABLE_FILE_VALIDATION=1
+export PATH="$PWD/.venv/bin:$PATH"
+for nb in "$@"; do
+  start=$(date +%s)
+  .venv/bin/python tools/sync_notebooks.py "$nb"
+  .venv/bin/jupyter nbconvert --to notebook --execute --inplace \
+    --ExecutePreprocessor.timeout=900 --ExecutePreprocessor.kernel_name=python3 "$nb"
+  .venv/bin/python tools/clean_notebook.py "$nb"
+  echo "executed $nb in $(( $(date +%s) - start )) s"
+done

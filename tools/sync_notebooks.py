@@ -1,0 +1,99 @@
+"""Keep the chapters' shared cells in one shape.
+
+Every chapter starts with the same set-up cell (tag ``setup``), built from the repository URL in
+``_config.yml``, the one place that URL is written; every chapter ends with a progress cell (tag
+``progress``). Run ``python tools/sync_notebooks.py`` after changing either; ``--check`` only reports
+(the test suite runs it that way).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+CHAPTERS = ROOT / "chapters"
+
+
+def repository_url() -> str:
+    text = (ROOT / "_config.yml").read_text(encoding="utf-8")
+    match = re.search(r"^repository:\s*\n\s+url:\s*(\S+)", text, re.M)
+    if not match:
+        raise SystemExit("_config.yml has no repository.url")
+    return match.group(1).rstrip("/")
+
+
+def setup_source() -> str:
+    url = repository_url()
+    return f'''# @title Set-up: run this cell first
+# On Colab it installs gpt2lib from the book's repository (Colab already has torch, which is kept);
+# on your own machine `make setup` has installed everything, so it does nothing. Then it prints the
+# device and the versions that matter when you compare your numbers with the book's.
+import importlib.util, subprocess, sys
+if "google.colab" in sys.modules and importlib.util.find_spec("gpt2lib") is None:
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q",
+                    "gpt2lib[interop] @ git+{url}"], check=True)
+from gpt2lib.runtime import describe_environment
+print(describe_environment())'''
+
+
+def progress_source(chapter: int) -> str:
+    return f'''# Which of this chapter's exercises you have passed (kept on your machine only).
+from gpt2lib.exercises import show_progress
+show_progress(chapter={chapter})'''
+
+
+def code_cell(source: str, tags: list[str], form: bool = False) -> dict:
+    metadata: dict = {"tags": tags}
+    if form:
+        metadata["cellView"] = "form"
+    return {"cell_type": "code", "execution_count": None, "metadata": metadata, "outputs": [],
+            "source": source.splitlines(keepends=True)}
+
+
+def chapter_number(path: Path) -> int:
+    return int(path.name.split("_", 1)[0])
+
+
+def sync(path: Path, check: bool) -> list[str]:
+    nb = json.loads(path.read_text(encoding="utf-8"))
+    cells = nb["cells"]
+    problems = []
+    wanted = {"setup": setup_source(), "progress": progress_source(chapter_number(path))}
+    for tag, source in wanted.items():
+        found = [c for c in cells if tag in c.get("metadata", {}).get("tags", [])]
+        if len(found) != 1:
+            problems.append(f"{path.name}: expected one cell tagged '{tag}', found {len(found)}")
+            if not check and not found:
+                cell = code_cell(source, [tag], form=(tag == "setup"))
+                if tag == "setup":
+                    first_code = next((i for i, c in enumerate(cells) if c["cell_type"] == "code"), len(cells))
+                    cells.insert(first_code, cell)
+                else:
+                    cells.append(cell)
+            continue
+        if "".join(found[0]["source"]) != source:
+            problems.append(f"{path.name}: the '{tag}' cell differs from tools/sync_notebooks.py")
+            if not check:
+                found[0]["source"] = source.splitlines(keepends=True)
+    if not check and problems:
+        path.write_text(json.dumps(nb, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+    return problems
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--check", action="store_true", help="report differences, change nothing")
+    parser.add_argument("notebooks", nargs="*", type=Path)
+    args = parser.parse_args()
+    paths = args.notebooks or sorted(CHAPTERS.glob("[0-9][0-9]_*.ipynb"))
+    problems = [p for path in paths for p in sync(path, args.check)]
+    for p in problems:
+        print(p)
+    return 1 if (problems and args.check) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
