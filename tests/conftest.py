@@ -11,3 +11,51 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 _tmp = tempfile.mkdtemp(prefix="gpt2lib-tests-")
 os.environ["GPT2LIB_PROGRESS"] = os.path.join(_tmp, "progress.json")
+
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+
+@pytest.fixture(scope="session")
+def book_html() -> Path:
+    """The built HTML book (``BOOK_HTML`` overrides book/_build/html). Fails, not skips, when absent:
+    the browser checks run after the build in `make test`."""
+    path = Path(os.environ.get("BOOK_HTML", ROOT / "book" / "_build" / "html"))
+    if not (path / "index.html").exists():
+        pytest.fail(f"no built book at {path}: run 'make book' (or tools/build_book.sh) first")
+    return path
+
+
+@pytest.fixture(scope="session")
+def book_server(book_html: Path):
+    """Serve the built book on a free localhost port, as a reader's browser would see it."""
+    import functools
+    import http.server
+    import threading
+
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(book_html))
+    handler.log_message = lambda *a, **k: None  # type: ignore[assignment]
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """Debian's headless Chromium driven by Playwright (never a browser download)."""
+    if not Path(CHROMIUM).exists():
+        pytest.fail("Chromium is missing: run 'make setup' (it installs Debian's chromium as root)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        yield b
+        b.close()
