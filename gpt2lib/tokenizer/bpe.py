@@ -1,0 +1,286 @@
+"""``BPETokenizer``: GPT-2's byte-level BPE, encode and decode, with a per-word cache.
+
+A tokenizer is fully described by its ordered list of merges (pairs of byte strings), its special
+tokens and its split pattern. Ids follow GPT-2's layout: 0-255 are the single bytes in
+:data:`~gpt2lib.tokenizer.bytes_map.BYTE_ORDER`, 256 + k is the token made by merge k, and the special
+tokens come last. (GPT-2's own ``encoder.json`` has exactly this layout, which is why a tokenizer
+trained here loads into tiktoken and Hugging Face and gives the same ids.)
+
+Encoding a word applies the merges by *rank*: among the adjacent pairs present, the one learnt
+earliest is merged first, everywhere in the word, and so on until no learnt pair is left. Words recur
+constantly in real text, so each word's ids are cached after the first time.
+"""
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Literal, Union
+
+import regex
+
+from .bytes_map import BYTE_ORDER, GPT2_PATTERN, bytes_to_str
+
+AllowedSpecial = Union[Literal["all"], Iterable[str]]
+
+_CACHE_LIMIT = 200_000  # words; bounds memory on huge, diverse corpora
+
+
+class BPETokenizer:
+    """Byte-level BPE, identical to GPT-2's on GPT-2's files.
+
+    Build one with :meth:`gpt2` (the real vocabulary, offline), :meth:`train` (from your text),
+    :meth:`load` / :meth:`from_pretrained` (from files), or directly from merges.
+    """
+
+    def __init__(self, merges: Sequence[tuple[bytes, bytes]], special_tokens: Iterable[str] = ("<|endoftext|>",),
+                 pattern: str = GPT2_PATTERN, name: str = "bpe") -> None:
+        self.pattern = pattern
+        self.name = name
+        self._split = regex.compile(pattern)
+        self.merges: list[tuple[bytes, bytes]] = [(bytes(a), bytes(b)) for a, b in merges]
+        self._ranks: dict[tuple[bytes, bytes], int] = {}
+        self._decoder: list[bytes] = [bytes([b]) for b in BYTE_ORDER]
+        self._encoder: dict[bytes, int] = {t: i for i, t in enumerate(self._decoder)}
+        for k, (a, b) in enumerate(self.merges):
+            if a not in self._encoder or b not in self._encoder:
+                raise ValueError(f"merge {k} ({bytes_to_str(a)!r} {bytes_to_str(b)!r}) uses a token that no earlier "
+                                 "merge made: the merges file is corrupt or out of order")
+            if a + b in self._encoder:
+                raise ValueError(f"merge {k} ({bytes_to_str(a)!r} {bytes_to_str(b)!r}) makes a token that already "
+                                 "exists: the merges file is corrupt")
+            self._ranks[(a, b)] = k
+            self._encoder[a + b] = len(self._decoder)
+            self._decoder.append(a + b)
+        self.special_tokens: dict[str, int] = {}
+        for s in special_tokens:
+            if not isinstance(s, str) or not s:
+                raise TypeError(f"special tokens must be non-empty strings, got {s!r}")
+            if s not in self.special_tokens:
+                self.special_tokens[s] = len(self._decoder)
+                self._decoder.append(s.encode("utf-8"))
+        self._special_by_id = {i: s for s, i in self.special_tokens.items()}
+        self._cache: dict[str, list[int]] = {}
+        self._special_re: dict[frozenset[str], regex.Pattern] = {}
+
+    # ----------------------------------------------------------------- facts
+    @property
+    def vocab_size(self) -> int:
+        """Number of ids: 256 bytes + merges + special tokens (50257 for GPT-2)."""
+        return len(self._decoder)
+
+    @property
+    def eot_id(self) -> int | None:
+        """The id of ``<|endoftext|>`` (50256 for GPT-2), or None when this tokenizer has none."""
+        return self.special_tokens.get("<|endoftext|>")
+
+    def __repr__(self) -> str:
+        return (f"BPETokenizer(name={self.name!r}, vocab_size={self.vocab_size}, merges={len(self.merges)}, "
+                f"special_tokens={list(self.special_tokens)})")
+
+    def __len__(self) -> int:
+        return self.vocab_size
+
+    def token_bytes(self, token_id: int) -> bytes:
+        """The raw bytes that ``token_id`` stands for."""
+        self._check_ids([token_id])
+        return self._decoder[token_id]
+
+    def token_id(self, token: bytes | str) -> int:
+        """The id of a token given as bytes (or as a str, encoded to UTF-8); KeyError if it is not one token."""
+        if isinstance(token, str):
+            if token in self.special_tokens:
+                return self.special_tokens[token]
+            token = token.encode("utf-8")
+        return self._encoder[token]
+
+    def tokens(self, ids: Iterable[int]) -> list[str]:
+        """Each id's text, for display (a token that cuts a UTF-8 character in two shows U+FFFD)."""
+        ids = self._check_ids(ids)
+        return [self._decoder[i].decode("utf-8", errors="replace") for i in ids]
+
+    def split(self, text: str) -> list[str]:
+        """The pre-tokenization step alone: the pieces BPE then encodes one by one."""
+        return self._split.findall(text)
+
+    # ---------------------------------------------------------------- encode
+    def bpe(self, word: bytes) -> list[bytes]:
+        """Apply the merges by rank to one word's bytes; return the resulting tokens as bytes."""
+        parts = [bytes([b]) for b in word]
+        ranks = self._ranks
+        while len(parts) > 1:
+            best, best_rank = None, None
+            for pair in zip(parts, parts[1:]):
+                r = ranks.get(pair)
+                if r is not None and (best_rank is None or r < best_rank):
+                    best, best_rank = pair, r
+            if best is None:
+                break
+            a, b = best
+            merged, i, n = [], 0, len(parts)
+            while i < n:
+                if i < n - 1 and parts[i] == a and parts[i + 1] == b:
+                    merged.append(a + b)
+                    i += 2
+                else:
+                    merged.append(parts[i])
+                    i += 1
+            parts = merged
+        return parts
+
+    def _encode_ordinary(self, text: str) -> list[int]:
+        cache, encoder, out = self._cache, self._encoder, []
+        for word in self._split.findall(text):
+            ids = cache.get(word)
+            if ids is None:
+                ids = [encoder[t] for t in self.bpe(word.encode("utf-8"))]
+                if len(cache) >= _CACHE_LIMIT:
+                    cache.clear()
+                cache[word] = ids
+            out.extend(ids)
+        return out
+
+    def encode(self, text: str, allowed_special: AllowedSpecial = (), *, disallowed_special: AllowedSpecial = ()) -> list[int]:
+        """Token ids of ``text``.
+
+        Special-token text inside ``text`` (say a literal "<|endoftext|>") is encoded as *ordinary text*
+        unless listed in ``allowed_special`` ("all" or a collection of special-token strings), in which
+        case it becomes the special id. This default keeps user input from injecting control tokens.
+        ``disallowed_special`` ("all" or a collection) makes such text an error instead, like tiktoken.
+        """
+        if not isinstance(text, str):
+            raise TypeError(f"encode() takes a str, got {type(text).__name__}"
+                            + ("; decode bytes with .decode('utf-8') first" if isinstance(text, (bytes, bytearray)) else "")
+                            + ("; use encode_batch() for several texts" if isinstance(text, (list, tuple)) else ""))
+        allowed = self._special_set(allowed_special, "allowed_special")
+        disallowed = self._special_set(disallowed_special, "disallowed_special") - allowed
+        if disallowed:
+            for s in disallowed:
+                if s in text:
+                    raise ValueError(f"the text contains the special token {s!r}; pass allowed_special={{{s!r}}} to "
+                                     "encode it as the special id, or leave it out of disallowed_special to encode it "
+                                     "as ordinary text")
+        if not allowed:
+            return self._encode_ordinary(text)
+        pattern = self._special_re.get(allowed)
+        if pattern is None:
+            alternatives = "|".join(regex.escape(s) for s in sorted(allowed, key=len, reverse=True))
+            pattern = self._special_re[allowed] = regex.compile(f"({alternatives})")
+        out: list[int] = []
+        for k, part in enumerate(pattern.split(text)):
+            if k % 2:  # the captured separators are the special tokens
+                out.append(self.special_tokens[part])
+            elif part:
+                out.extend(self._encode_ordinary(part))
+        return out
+
+    def encode_batch(self, texts: Iterable[str], allowed_special: AllowedSpecial = ()) -> list[list[int]]:
+        """:meth:`encode` for each text."""
+        if isinstance(texts, str):
+            raise TypeError("encode_batch() takes a list of str; use encode() for a single text")
+        return [self.encode(t, allowed_special) for t in texts]
+
+    def _special_set(self, value: AllowedSpecial, name: str) -> frozenset[str]:
+        if value == "all":
+            return frozenset(self.special_tokens)
+        if isinstance(value, str):
+            raise TypeError(f"{name} must be 'all' or a collection of special-token strings, got the str {value!r}")
+        chosen = frozenset(value)
+        unknown = chosen - set(self.special_tokens)
+        if unknown:
+            raise ValueError(f"{name} names {sorted(unknown)}, which are not special tokens of this tokenizer "
+                             f"(it has {sorted(self.special_tokens)})")
+        return chosen
+
+    # ---------------------------------------------------------------- decode
+    def _check_ids(self, ids: Iterable[int]) -> list[int]:
+        if hasattr(ids, "tolist"):  # a torch tensor or numpy array
+            ids = ids.tolist()
+        if isinstance(ids, int):
+            raise TypeError("expected a sequence of ids, got a single int; wrap it in a list: [id]")
+        if isinstance(ids, (str, bytes)):
+            raise TypeError(f"expected a sequence of int ids, got {type(ids).__name__}")
+        ids = list(ids)
+        n = len(self._decoder)
+        for i in ids:
+            if isinstance(i, bool) or not isinstance(i, int):
+                raise TypeError(f"token ids must be ints, got {i!r} ({type(i).__name__}); a batch? decode each row")
+            if not 0 <= i < n:
+                raise ValueError(f"token id {i} is out of range for a vocabulary of {n} ids (0..{n - 1})")
+        return ids
+
+    def decode_bytes(self, ids: Iterable[int]) -> bytes:
+        """The raw bytes of ``ids`` joined (may end in the middle of a UTF-8 character)."""
+        ids = self._check_ids(ids)
+        return b"".join(self._decoder[i] for i in ids)
+
+    def decode(self, ids: Iterable[int], errors: str = "replace") -> str:
+        """Text of ``ids``. Arbitrary ids can form invalid UTF-8: replaced by U+FFFD by default,
+        a UnicodeDecodeError with ``errors="strict"``."""
+        return self.decode_bytes(ids).decode("utf-8", errors=errors)
+
+    # ----------------------------------------------------- construction, files
+    @classmethod
+    def train(cls, text: str | Iterable[str], vocab_size: int, *, special_tokens: Iterable[str] = ("<|endoftext|>",),
+              progress: bool = True, pattern: str = GPT2_PATTERN, name: str = "trained") -> "BPETokenizer":
+        """Learn a tokenizer of ``vocab_size`` ids (256 bytes + merges + special tokens) from ``text``.
+
+        Deterministic: merges are chosen by frequency, ties going to the pair whose (left, right) byte
+        strings sort smallest (see :mod:`gpt2lib.tokenizer.training`). Stops early, with a warning,
+        if the text runs out of pairs to merge.
+        """
+        from .training import count_words, train_merges
+
+        special_tokens = tuple(dict.fromkeys(special_tokens))
+        if isinstance(vocab_size, bool) or not isinstance(vocab_size, int):
+            raise TypeError(f"vocab_size must be an int, got {type(vocab_size).__name__}")
+        if vocab_size < 256 + len(special_tokens):
+            raise ValueError(f"vocab_size must be at least {256 + len(special_tokens)} (256 byte tokens + "
+                             f"{len(special_tokens)} special tokens), got {vocab_size}")
+        texts = [text] if isinstance(text, str) else list(text)
+        if not all(isinstance(t, str) for t in texts):
+            raise TypeError("train() takes a str or a list of str")
+        if not any(t.strip() for t in texts):
+            raise ValueError("cannot train a tokenizer on empty text: pass the corpus as a str")
+        split = regex.compile(pattern).findall
+        words = count_words(texts, split, special_tokens)
+        n_merges = vocab_size - 256 - len(special_tokens)
+        merges = train_merges(words, n_merges, progress=progress)
+        if len(merges) < n_merges:
+            import warnings
+
+            warnings.warn(f"the text ran out of pairs after {len(merges)} merges: the vocabulary has "
+                          f"{256 + len(merges) + len(special_tokens)} ids, not {vocab_size}", stacklevel=2)
+        return cls(merges, special_tokens, pattern, name=name)
+
+    @classmethod
+    def gpt2(cls) -> "BPETokenizer":
+        """The real GPT-2 vocabulary (50257 ids), offline, hash-checked. See :mod:`.files`."""
+        from .files import load_gpt2
+
+        return load_gpt2(cls)
+
+    @classmethod
+    def from_pretrained(cls, dir_or_name: str) -> "BPETokenizer":
+        """From a folder (encoder.json + vocab.bpe, or Hugging Face's vocab.json + merges.txt, or our own
+        tokenizer.json), or a name: "gpt2" (offline), or a hub repository when online."""
+        from .files import from_pretrained
+
+        return from_pretrained(cls, dir_or_name)
+
+    def save(self, path) -> None:
+        """Save in the book's own one-file JSON format (see :meth:`load`)."""
+        from .files import save
+
+        save(self, path)
+
+    @classmethod
+    def load(cls, path) -> "BPETokenizer":
+        """Load a file written by :meth:`save`."""
+        from .files import load
+
+        return load(cls, path)
+
+    def save_gpt2_files(self, directory) -> None:
+        """Write encoder.json + vocab.bpe (GPT-2, tiktoken) and vocab.json + merges.txt (Hugging Face)."""
+        from .files import save_gpt2_files
+
+        save_gpt2_files(self, directory)
