@@ -1,0 +1,178 @@
+"""Chapter 5's exercises: the three small pieces every training loop rests on.
+
+Inputs and targets are the same token windows shifted by one; the loss is the cross-entropy of each
+position's logits against the NEXT token; the learning rate warms up linearly and decays along half a
+cosine. Each checker knows the classic mistakes: no shift or a shift the wrong way, probabilities where
+log-probabilities belong, a sum where the mean belongs, a cosine without its one-half.
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from ._core import Case, Exercise, Mistake, compare, register
+
+# --- 5.1 windows into (input, target) pairs ------------------------------------------------------
+
+
+def _make_batch(data: Tensor, starts: list[int], block_size: int) -> tuple[Tensor, Tensor]:
+    x = torch.stack([data[s: s + block_size] for s in starts])
+    y = torch.stack([data[s + 1: s + 1 + block_size] for s in starts])
+    return x, y
+
+
+def _batch_unshifted(data, starts, block_size):
+    x = torch.stack([data[s: s + block_size] for s in starts])
+    return x, x.clone()
+
+
+def _batch_swapped(data, starts, block_size):
+    x, y = _make_batch(data, starts, block_size)
+    return y, x
+
+
+def _batch_short(data, starts, block_size):
+    x = torch.stack([data[s: s + block_size - 1] for s in starts])
+    y = torch.stack([data[s + 1: s + block_size] for s in starts])
+    return x, y
+
+
+def _batch_shift_back(data, starts, block_size):
+    x = torch.stack([data[s + 1: s + 1 + block_size] for s in starts])
+    y = torch.stack([data[s: s + block_size] for s in starts])
+    return x, y
+
+
+def _batch_cases(rng):
+    data = torch.randint(0, 50257, (200,))
+    return [
+        Case("3 windows of 8 tokens", (data, [0, 17, 120], 8)),
+        Case("random windows of 16 tokens", (data, [rng.randrange(0, 200 - 17) for _ in range(4)], 16)),
+        Case("a window that ends at the last token", (torch.arange(10), [0, 4], 5)),
+    ]
+
+
+check_make_batch = register(Exercise(
+    "make_batch", chapter=5, title="Input and target windows for next-token prediction", level="easy", minutes=5,
+    reference=_make_batch, cases=_batch_cases,
+    mistakes=[
+        Mistake("the targets are the inputs shifted LEFT by one: y[t] is the token after x[t], data[s + 1 : s + 1 + block_size]", _batch_unshifted),
+        Mistake("you returned (y, x): the input window starts at s, the target window at s + 1", _batch_swapped),
+        Mistake("off-by-one: each window holds block_size tokens, data[s : s + block_size]", _batch_short),
+    ],
+))
+
+# --- 5.2 the next-token loss -------------------------------------------------------------------------
+
+
+def _next_token_loss(logits: Tensor, idx: Tensor) -> Tensor:
+    V = logits.size(-1)
+    return F.cross_entropy(logits[:, :-1].reshape(-1, V), idx[:, 1:].reshape(-1))
+
+
+def _loss_no_shift(logits, idx):
+    return F.cross_entropy(logits.reshape(-1, logits.size(-1)), idx.reshape(-1))
+
+
+def _loss_shift_wrong_way(logits, idx):
+    V = logits.size(-1)
+    return F.cross_entropy(logits[:, 1:].reshape(-1, V), idx[:, :-1].reshape(-1))
+
+
+def _loss_sum(logits, idx):
+    V = logits.size(-1)
+    return F.cross_entropy(logits[:, :-1].reshape(-1, V), idx[:, 1:].reshape(-1), reduction="sum")
+
+
+def _loss_probs(logits, idx):
+    V = logits.size(-1)
+    probs = torch.softmax(logits[:, :-1], dim=-1).reshape(-1, V)
+    return F.nll_loss(probs, idx[:, 1:].reshape(-1))
+
+
+def _loss_cases(rng):
+    def case(name, B, T, V, scale=2.0):
+        return Case(name, (torch.randn(B, T, V) * scale, torch.randint(0, V, (B, T))))
+    return [case("B=2, T=6, V=11", 2, 6, 11), case("B=4, T=9, V=50", 4, 9, 50),
+            case("confident logits", 1, 5, 7, 10.0)]
+
+
+check_next_token_loss = register(Exercise(
+    "next_token_loss", chapter=5, title="The mean cross-entropy of each position against the next token", level="medium", minutes=10,
+    reference=_next_token_loss, cases=_loss_cases,
+    mistakes=[
+        Mistake("no shift: the logits at position t predict token t + 1, so pair logits[:, :-1] with idx[:, 1:]", _loss_no_shift),
+        Mistake("shifted the wrong way: logits[:, :-1] (all but the last position) go with idx[:, 1:] (all but the first token)", _loss_shift_wrong_way),
+        Mistake("the loss is the MEAN over the predicted positions, not the sum", _loss_sum),
+        Mistake("cross-entropy takes log-probabilities: use F.cross_entropy on the raw logits (or log_softmax), not softmax", _loss_probs),
+    ],
+))
+
+# --- 5.3 the learning-rate schedule ------------------------------------------------------------------
+
+
+def _lr_at(step: int, max_lr: float, warmup_steps: int, max_steps: int, min_lr: float) -> float:
+    if step < warmup_steps:
+        return max_lr * (step + 1) / warmup_steps
+    if step >= max_steps:
+        return min_lr
+    progress = (step - warmup_steps) / (max_steps - warmup_steps)
+    return min_lr + 0.5 * (max_lr - min_lr) * (1.0 + math.cos(math.pi * progress))
+
+
+def _lr_no_half(step, max_lr, warmup_steps, max_steps, min_lr):
+    if step < warmup_steps:
+        return max_lr * (step + 1) / warmup_steps
+    if step >= max_steps:
+        return min_lr
+    progress = (step - warmup_steps) / (max_steps - warmup_steps)
+    return min_lr + (max_lr - min_lr) * math.cos(math.pi * progress)
+
+
+def _lr_to_zero(step, max_lr, warmup_steps, max_steps, min_lr):
+    if step < warmup_steps:
+        return max_lr * (step + 1) / warmup_steps
+    if step >= max_steps:
+        return 0.0
+    progress = (step - warmup_steps) / (max_steps - warmup_steps)
+    return 0.5 * max_lr * (1.0 + math.cos(math.pi * progress))
+
+
+def _lr_warmup_from_zero(step, max_lr, warmup_steps, max_steps, min_lr):
+    if step < warmup_steps:
+        return max_lr * step / warmup_steps
+    return _lr_at(step, max_lr, warmup_steps, max_steps, min_lr)
+
+
+def _lr_no_warmup(step, max_lr, warmup_steps, max_steps, min_lr):
+    if step >= max_steps:
+        return min_lr
+    progress = step / max_steps
+    return min_lr + 0.5 * (max_lr - min_lr) * (1.0 + math.cos(math.pi * progress))
+
+
+def _lr_cases(rng):
+    cfg = dict(max_lr=6e-4, warmup_steps=10, max_steps=100, min_lr=6e-5)
+    steps = [0, 4, 9, 10, 37, 55, 99, 100, 250, rng.randrange(11, 99)]
+    return [Case(f"step {s} of 100 (10 warm-up)", (s,), dict(cfg)) for s in steps]
+
+
+def _lr_reference(step, *, max_lr, warmup_steps, max_steps, min_lr):
+    return float(_lr_at(step, max_lr, warmup_steps, max_steps, min_lr))
+
+
+check_lr_at = register(Exercise(
+    "lr_at", chapter=5, title="Linear warm-up, then cosine decay to min_lr", level="medium", minutes=10,
+    reference=_lr_reference, cases=_lr_cases,
+    # learning rates are ~1e-4: the default absolute tolerance (1e-5) would be far too loose
+    compare=lambda expected, got: compare(expected, got, atol=1e-12, rtol=1e-6),
+    mistakes=[
+        Mistake("the cosine needs its one-half: min_lr + 0.5 * (max_lr - min_lr) * (1 + cos(pi * progress))", _lr_no_half),
+        Mistake("the schedule decays to min_lr, not to zero, and stays there after max_steps", _lr_to_zero),
+        Mistake("off-by-one in the warm-up: step 0 already trains, with max_lr * (step + 1) / warmup_steps", _lr_warmup_from_zero),
+        Mistake("no warm-up: for step < warmup_steps the rate rises linearly; the cosine starts at warmup_steps", _lr_no_warmup),
+    ],
+))
