@@ -74,6 +74,7 @@ def test_placeholder_is_not_done_yet(demo, capsys):
 
     assert demo.check(placeholder) is False
     assert "not done yet" in capsys.readouterr().out
+    assert "demo_softmax" not in progress.load(), "an untouched placeholder is not an attempt"
 
 
 def test_not_a_function(demo, capsys):

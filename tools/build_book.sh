@@ -4,6 +4,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=${BOOK_OUT:-book}
+# A fresh progress record, so that the published outputs never show the builder's own progress.
+export GPT2LIB_PROGRESS="$(mktemp -d)/progress.json"
 export GPT2LIB_OFFLINE=1 HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 PYDEVD_DISABLE_FILE_VALIDATION=1
 export PATH="$PWD/.venv/bin:$PATH"
 [ -f book/_vendor/mathjax/tex-chtml.js ] || { echo "book/_vendor is missing: run 'make setup'" >&2; exit 1; }

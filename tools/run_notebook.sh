@@ -3,6 +3,8 @@
 # from the chapters/ folder, with the time each took. Usage: tools/run_notebook.sh chapters/03_*.ipynb
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# A fresh progress record, so that the published outputs never show the builder's own progress.
+export GPT2LIB_PROGRESS="$(mktemp -d)/progress.json"
 export GPT2LIB_OFFLINE=1 HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 PYDEVD_DISABLE_FILE_VALIDATION=1
 export PATH="$PWD/.venv/bin:$PATH"
 for nb in "$@"; do

@@ -157,8 +157,9 @@ class Exercise:
             try:
                 got = fn(*copy.deepcopy(case.args), **copy.deepcopy(case.kwargs))
             except NotImplementedError:
+                # An untouched placeholder is not an attempt: nothing is recorded.
                 print(f"… {label}: not done yet. Replace the `raise NotImplementedError` with your code, then run this cell again.")
-                return self._finish(False, record)
+                return False
             except Exception as exc:  # the reader's bug, reported rather than raised
                 print(f"✗ {label}: on case '{case.name}' your function raised {type(exc).__name__}: {exc}")
                 return self._finish(False, record)
