@@ -1,0 +1,296 @@
+"""gpt2lib.tokenizer: identical ids to tiktoken and Hugging Face, training, files, and clear errors."""
+from __future__ import annotations
+
+import json
+import shutil
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from gpt2lib.tokenizer import BPETokenizer, GPT2_PATTERN, bytes_to_unicode
+from gpt2lib.tokenizer import files as tok_files
+from gpt2lib.tokenizer.bytes_map import BYTE_ORDER, split
+from gpt2lib.tokenizer.training import count_words, train_merges, train_merges_naive
+
+# A few sentences of the source article (section 3), as a Chinese specimen.
+ARTICLE_ZH = ("GPT-2的核心算法原理是使用Transformer架构来处理自然语言数据。在训练过程中，GPT-2使用了一种称为"
+              "自回归的方法，即在生成每个单词时，都会考虑前面已经生成的单词。\n\n1. 预处理：将原始文本数据转换为模型"
+              "可以处理的格式。\n2. 模型构建：构建一个包含多个Transformer层的模型。")
+
+CORPUS = {
+    "english prose": "The quick brown fox jumps over the lazy dog. It wasn't the fox's fault, was it?",
+    "code": "def f(x: int) -> int:\n    return x ** 2  # square\n\n\tif x != 0:\n\t\tprint(f'{x=}')\n",
+    "chinese article": ARTICLE_ZH,
+    "emoji with joiners": "family: 👨‍👩‍👧‍👦, flags 🇫🇷🇯🇵, skin 👍🏽, keycap 1️⃣ ❤️‍🔥",
+    "combining marks": "e\u0301 vs \u00e9, n\u0303, Z\u0351\u0352\u0353algo, 한국어 (decomposed: \u1112\u1161\u11ab)",
+    "right to left": "שלום עולם, مرحبا بالعالم 123 ۱۲۳",
+    "runs of whitespace": "a  b   c    d\t\te\n\n\nf \n \n g   \t \n  ",
+    "crlf": "line one\r\nline two\r\n\r\nend\r\n",
+    "contractions": "I'm you're he's we've they'll I'd don't I'M YOU'RE HE'S WE'VE THEY'LL I'D DON'T 'tis",
+    "digits": "3.14159 2026-11-28 1,000,000 0x1F 12345678901234567890 ٣ ½",
+    "symbols": "<html>&nbsp;</html> ~~~ ... !!! ??? @@@ $$$ ''' \"\"\" ``` ---",
+    "leading spaces": "   indented   and trailing   ",
+    "empty": "",
+    "control bytes": "\x00\x01\x7f\x1b[31mred\x1b[0m\u200b\u00a0\u00ad",
+}
+
+
+@pytest.fixture(scope="module")
+def gpt2() -> BPETokenizer:
+    return BPETokenizer.gpt2()
+
+
+@pytest.fixture(scope="module")
+def tiktoken_gpt2():
+    import tiktoken
+    import tiktoken.load
+
+    folder = tok_files.gpt2_files_dir()
+    ranks = tiktoken.load.data_gym_to_mergeable_bpe_ranks(str(folder / "vocab.bpe"), str(folder / "encoder.json"))
+    return tiktoken.Encoding("gpt2-offline", pat_str=GPT2_PATTERN, mergeable_ranks=ranks,
+                             special_tokens={"<|endoftext|>": 50256})
+
+
+@pytest.fixture(scope="module")
+def hf_gpt2():
+    transformers = pytest.importorskip("transformers")
+    folder = tok_files.gpt2_files_dir()
+    # transformers 5 keyword names: vocab=, merges= (vocab_file= silently gives an empty tokenizer)
+    tok = transformers.GPT2Tokenizer(vocab=str(folder / "encoder.json"), merges=str(folder / "vocab.bpe"))
+    assert len(tok) == 50257
+    return tok
+
+
+def test_gpt2_facts(gpt2):
+    assert gpt2.vocab_size == 50257 and len(gpt2.merges) == 50000
+    assert gpt2.eot_id == 50256
+    assert gpt2.token_bytes(0) == b"!" and gpt2.token_bytes(198) == b"\n" and gpt2.token_bytes(220) == b" "
+    assert gpt2.encode("Hello world") == [15496, 995]
+
+
+def test_byte_map():
+    m = bytes_to_unicode()
+    assert len(m) == 256 and len(set(m.values())) == 256
+    assert m[ord("A")] == "A" and m[32] == "Ġ" and m[10] == "Ċ"
+    assert all(c.isprintable() and not c.isspace() for c in m.values())
+    assert sorted(BYTE_ORDER) == list(range(256))
+
+
+@pytest.mark.parametrize("name", sorted(CORPUS))
+def test_same_ids_as_tiktoken_and_hf(name, gpt2, tiktoken_gpt2, hf_gpt2):
+    text = CORPUS[name]
+    ours = gpt2.encode(text)
+    assert ours == tiktoken_gpt2.encode(text), name
+    assert ours == hf_gpt2.encode(text), name
+    assert gpt2.decode(ours) == text
+
+
+def test_whole_corpus_in_one_text(gpt2, tiktoken_gpt2):
+    text = "\n".join(CORPUS.values()) * 3
+    assert gpt2.encode(text) == tiktoken_gpt2.encode(text)
+
+
+def test_special_tokens(gpt2, tiktoken_gpt2, hf_gpt2):
+    text = "first document<|endoftext|>second document"
+    as_special = gpt2.encode(text, allowed_special="all")
+    assert 50256 in as_special and as_special.count(50256) == 1
+    assert as_special == tiktoken_gpt2.encode(text, allowed_special="all") == hf_gpt2.encode(text)
+    assert gpt2.encode(text, allowed_special={"<|endoftext|>"}) == as_special
+    as_text = gpt2.encode(text)  # the default: ordinary text, so user input cannot inject the token
+    assert 50256 not in as_text
+    assert as_text == tiktoken_gpt2.encode(text, disallowed_special=())
+    assert gpt2.decode(as_text) == gpt2.decode(as_special) == text
+    with pytest.raises(ValueError, match="allowed_special"):
+        gpt2.encode(text, disallowed_special="all")
+    with pytest.raises(ValueError, match="not special tokens"):
+        gpt2.encode(text, allowed_special={"<|im_start|>"})
+    with pytest.raises(TypeError):
+        gpt2.encode(text, allowed_special="<|endoftext|>")
+
+
+def test_encode_batch_and_cache(gpt2):
+    texts = list(CORPUS.values())
+    assert gpt2.encode_batch(texts) == [gpt2.encode(t) for t in texts]
+    fresh = BPETokenizer.gpt2()  # an empty cache gives the same ids as a warm one
+    assert [fresh.encode(t) for t in reversed(texts)][::-1] == [gpt2.encode(t) for t in texts]
+
+
+def test_bad_input_is_a_clear_error(gpt2):
+    with pytest.raises(TypeError, match="takes a str"):
+        gpt2.encode(b"bytes")
+    with pytest.raises(TypeError, match="encode_batch"):
+        gpt2.encode(["a", "b"])
+    with pytest.raises(TypeError):
+        gpt2.encode_batch("a single string")
+    with pytest.raises(ValueError, match="out of range"):
+        gpt2.decode([1, -1])
+    with pytest.raises(ValueError, match="out of range"):
+        gpt2.decode([50257])
+    with pytest.raises(TypeError, match="ints"):
+        gpt2.decode([1.0])
+    with pytest.raises(TypeError, match="single int"):
+        gpt2.decode(5)
+
+
+def test_invalid_utf8_replaced_or_strict(gpt2):
+    ids = gpt2.encode("é")  # 2 bytes; in GPT-2 one token per byte here
+    half = [gpt2.token_id(bytes([0xC3]))]
+    assert gpt2.decode(half) == "\ufffd"
+    with pytest.raises(UnicodeDecodeError):
+        gpt2.decode(half, errors="strict")
+    assert gpt2.decode(ids, errors="strict") == "é"
+
+
+def test_decode_accepts_tensors(gpt2):
+    torch = pytest.importorskip("torch")
+    ids = gpt2.encode("tensors too")
+    assert gpt2.decode(torch.tensor(ids)) == "tensors too"
+
+
+# ------------------------------------------------------------------------------------------ training
+SMALL_TEXT = (CORPUS["english prose"] * 3 + CORPUS["code"] * 2 + ARTICLE_ZH * 2 + CORPUS["contractions"]
+              + CORPUS["runs of whitespace"] + CORPUS["digits"])
+
+
+def test_fast_trainer_matches_naive_reference():
+    words = count_words([SMALL_TEXT], split)
+    fast = train_merges(words, 400, progress=False)
+    naive = train_merges_naive(words, 400)
+    assert len(fast) > 100  # the text is long enough for many merges
+    assert fast == naive
+
+
+def test_trainer_tie_break_is_stated_rule():
+    # every pair occurs once: the first merge must be the pair with the smallest (left, right) bytes
+    words = Counter({b"zyx": 1, b"bca": 1})
+    merges = train_merges(words, 1, progress=False)
+    assert merges == [(b"b", b"c")]
+    assert train_merges_naive(words, 1) == merges
+
+
+def test_train_is_deterministic_and_round_trips():
+    a = BPETokenizer.train(SMALL_TEXT, 256 + 1 + 150, progress=False)
+    b = BPETokenizer.train(SMALL_TEXT, 256 + 1 + 150, progress=False)
+    assert a.merges == b.merges and a.vocab_size == 407
+    assert a.eot_id == 406
+    for text in CORPUS.values():
+        assert a.decode(a.encode(text)) == text
+    # training compresses the text it saw
+    assert len(a.encode(SMALL_TEXT)) < 0.6 * len(SMALL_TEXT.encode("utf-8"))
+
+
+def test_train_without_special_tokens_and_early_stop():
+    with pytest.warns(UserWarning, match="ran out of pairs"):
+        tok = BPETokenizer.train("ab ab ab", 300, special_tokens=(), progress=False)
+    assert tok.eot_id is None and tok.vocab_size < 300
+    assert tok.encode(" ab ab") == [tok.token_id(b" ab")] * 2
+
+
+def test_training_ignores_special_token_text():
+    with pytest.warns(UserWarning):  # "hello" alone has only 4 merges to offer
+        tok = BPETokenizer.train("hello<|endoftext|>" * 50, 300, progress=False)
+    assert len(tok.merges) == 4
+    assert all(b"|" not in a + b for a, b in tok.merges)
+
+
+def test_train_bad_input():
+    with pytest.raises(ValueError, match="at least 257"):
+        BPETokenizer.train("some text", 200)
+    with pytest.raises(ValueError, match="empty"):
+        BPETokenizer.train("", 300)
+    with pytest.raises(TypeError):
+        BPETokenizer.train(b"bytes", 300)
+    with pytest.raises(TypeError):
+        BPETokenizer.train("text", 300.0)
+
+
+# --------------------------------------------------------------------------------------------- files
+@pytest.fixture(scope="module")
+def trained() -> BPETokenizer:
+    return BPETokenizer.train(SMALL_TEXT * 2 + CORPUS["emoji with joiners"], 600, progress=False)
+
+
+HELD_OUT = "A held-out sentence, with 42 numbers; 中文也可以。 Emoji 🦊 and \r\n whitespace   !"
+
+
+def test_own_format_round_trip(trained, tmp_path):
+    trained.save(tmp_path / "tok.json")
+    loaded = BPETokenizer.load(tmp_path / "tok.json")
+    assert loaded.merges == trained.merges and loaded.special_tokens == trained.special_tokens
+    assert loaded.encode(HELD_OUT) == trained.encode(HELD_OUT)
+    trained.save(tmp_path)  # a folder gets tokenizer.gpt2lib.json
+    assert BPETokenizer.from_pretrained(tmp_path).merges == trained.merges
+
+
+def test_trained_tokenizer_loads_in_tiktoken_and_hf(trained, tmp_path):
+    import tiktoken
+    import tiktoken.load
+    import transformers
+
+    trained.save_gpt2_files(tmp_path)
+    ranks = tiktoken.load.data_gym_to_mergeable_bpe_ranks(str(tmp_path / "vocab.bpe"), str(tmp_path / "encoder.json"))
+    enc = tiktoken.Encoding("book", pat_str=GPT2_PATTERN, mergeable_ranks=ranks,
+                            special_tokens={"<|endoftext|>": trained.eot_id})
+    hf = transformers.GPT2Tokenizer(vocab=str(tmp_path / "vocab.json"), merges=str(tmp_path / "merges.txt"))
+    for text in [HELD_OUT, *CORPUS.values()]:
+        ours = trained.encode(text)
+        assert ours == enc.encode(text) == hf.encode(text), text
+    again = BPETokenizer.from_pretrained(tmp_path)
+    assert again.merges == trained.merges and again.eot_id == trained.eot_id
+
+
+def test_gpt2_files_written_are_gpt2s(gpt2, tmp_path):
+    gpt2.save_gpt2_files(tmp_path)
+    folder = tok_files.gpt2_files_dir()
+    assert json.loads((tmp_path / "encoder.json").read_text("utf-8")) == json.loads(
+        (folder / "encoder.json").read_text("utf-8"))
+    assert BPETokenizer.from_pretrained(tmp_path).merges == gpt2.merges
+    assert BPETokenizer.from_pretrained("gpt2").merges == gpt2.merges
+
+
+def test_hash_mismatch_is_a_clear_error(monkeypatch):
+    tok_files._gpt2_merges.cache_clear()
+    monkeypatch.setitem(tok_files.GPT2_SHA256, "vocab.bpe", "0" * 64)
+    try:
+        with pytest.raises(ValueError, match="sha256"):
+            BPETokenizer.gpt2()
+    finally:
+        tok_files._gpt2_merges.cache_clear()
+
+
+def test_corrupt_and_mismatched_files(trained, gpt2, tmp_path):
+    folder = tmp_path / "bad"
+    trained.save_gpt2_files(folder)
+    # an encoder from another tokenizer
+    shutil.copy(tok_files.gpt2_files_dir() / "encoder.json", folder / "encoder.json")
+    with pytest.raises(ValueError, match="does not match"):
+        BPETokenizer.from_pretrained(folder)
+    # a truncated merges line
+    trained.save_gpt2_files(folder)
+    lines = (folder / "vocab.bpe").read_text("utf-8").split("\n")
+    lines[5] = lines[5].split(" ")[0]
+    (folder / "vocab.bpe").write_text("\n".join(lines), "utf-8")
+    with pytest.raises(ValueError, match="corrupt"):
+        BPETokenizer.from_pretrained(folder)
+    # merges out of order
+    trained.save_gpt2_files(folder)
+    lines = (folder / "vocab.bpe").read_text("utf-8").split("\n")
+    lines[1], lines[-2] = lines[-2], lines[1]
+    (folder / "vocab.bpe").write_text("\n".join(lines), "utf-8")
+    with pytest.raises(ValueError, match="corrupt or out of order"):
+        BPETokenizer.from_pretrained(folder)
+    # not JSON, and not our format
+    (tmp_path / "broken.json").write_text("{not json", "utf-8")
+    with pytest.raises(ValueError, match="not valid JSON"):
+        BPETokenizer.load(tmp_path / "broken.json")
+    (tmp_path / "other.json").write_text('{"model": "x"}', "utf-8")
+    with pytest.raises(ValueError, match="not a gpt2lib tokenizer"):
+        BPETokenizer.load(tmp_path / "other.json")
+    with pytest.raises(FileNotFoundError, match="offline|folder"):
+        BPETokenizer.from_pretrained("someone/unknown-model")
+
+
+def test_split_pattern_examples(gpt2):
+    assert split("Hello world's  3.14  \n\n x") == ["Hello", " world", "'s", " ", " 3", ".", "14", "  \n\n", " x"]
+    assert gpt2.split("I'M") == ["I", "'", "M"]  # contractions are case-sensitive in GPT-2

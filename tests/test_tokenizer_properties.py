@@ -1,0 +1,85 @@
+"""Property tests (hypothesis) for gpt2lib.tokenizer: round trips, determinism, agreement with tiktoken,
+and the fast trainer agreeing with the naive reference on arbitrary small texts."""
+from __future__ import annotations
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from gpt2lib.tokenizer import BPETokenizer, GPT2_PATTERN
+from gpt2lib.tokenizer import files as tok_files
+from gpt2lib.tokenizer.bytes_map import split
+from gpt2lib.tokenizer.training import count_words, train_merges, train_merges_naive
+
+SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+# Text that stresses the pattern: arbitrary unicode mixed with the characters GPT-2's pattern treats
+# specially (apostrophes, spaces, newlines, digits).
+tricky = st.text(alphabet=st.one_of(st.characters(), st.sampled_from(list("'sStTdm \t\r\n0123 .,!é中😀"))),
+                 max_size=80)
+
+
+@pytest.fixture(scope="module")
+def gpt2() -> BPETokenizer:
+    return BPETokenizer.gpt2()
+
+
+@pytest.fixture(scope="module")
+def tiktoken_gpt2():
+    import tiktoken
+    import tiktoken.load
+
+    folder = tok_files.gpt2_files_dir()
+    ranks = tiktoken.load.data_gym_to_mergeable_bpe_ranks(str(folder / "vocab.bpe"), str(folder / "encoder.json"))
+    return tiktoken.Encoding("gpt2-offline", pat_str=GPT2_PATTERN, mergeable_ranks=ranks,
+                             special_tokens={"<|endoftext|>": 50256})
+
+
+@pytest.fixture(scope="module")
+def small() -> BPETokenizer:
+    text = "the theory of the thermal theme; 中文中文中文 数据数据; 1234 1234 don't won't " * 20
+    return BPETokenizer.train(text, 290, progress=False)
+
+
+@SETTINGS
+@given(tricky)
+def test_gpt2_round_trip(gpt2, s):
+    assert gpt2.decode(gpt2.encode(s)) == s
+
+
+@SETTINGS
+@given(tricky)
+def test_gpt2_agrees_with_tiktoken(gpt2, tiktoken_gpt2, s):
+    assert gpt2.encode(s) == tiktoken_gpt2.encode(s, disallowed_special=())
+
+
+@SETTINGS
+@given(tricky)
+def test_encoding_is_deterministic(gpt2, s):
+    first = gpt2.encode(s)
+    assert gpt2.encode(s) == first  # now from the cache
+    assert BPETokenizer.gpt2().encode(s) == first  # a fresh, empty cache
+
+
+@SETTINGS
+@given(tricky)
+def test_trained_round_trip(small, s):
+    ids = small.encode(s, allowed_special="all")
+    assert all(0 <= i < small.vocab_size for i in ids)
+    assert small.decode(ids) == s
+
+
+@SETTINGS
+@given(st.lists(st.sampled_from(["ab", "ba", "abc", " ab", "cab", "a", "bb", "中文", "!!", "\n"]), min_size=1,
+                max_size=40))
+def test_fast_and_naive_trainers_agree(pieces):
+    words = count_words(["".join(pieces)], split)
+    assert train_merges(words, 30, progress=False) == train_merges_naive(words, 30)
+
+
+@SETTINGS
+@given(st.lists(st.integers(min_value=0, max_value=50256), max_size=30))
+def test_decode_any_ids(gpt2, ids):
+    text = gpt2.decode(ids)  # never raises with the default errors="replace"
+    assert isinstance(text, str)
+    assert gpt2.decode_bytes(ids).decode("utf-8", errors="replace") == text
