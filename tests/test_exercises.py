@@ -153,3 +153,15 @@ def test_every_exercise_accepts_its_reference_and_rejects_its_mistakes(exercise,
     assert not exercise.check(placeholder)
     assert "not done yet" in capsys.readouterr().out
     assert not exercise.check(lambda *a, **k: None)
+
+
+def test_progress_command(tmp_path, monkeypatch, capsys):
+    from gpt2lib.exercises.__main__ import main
+
+    monkeypatch.setenv(progress.PROGRESS_ENV, str(tmp_path / "p.json"))
+    progress.record("anything", True)
+    assert main([]) == 0
+    assert "exercises passed" in capsys.readouterr().out
+    assert main(["--reset"]) == 0 and progress.load() == {}
+    with pytest.raises(SystemExit):
+        main(["12"])
