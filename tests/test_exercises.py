@@ -26,6 +26,11 @@ def _softmax_no_normalise(x):
     return torch.exp(x)
 
 
+@pytest.fixture(autouse=True)
+def private_progress(tmp_path, monkeypatch):
+    monkeypatch.setenv(progress.PROGRESS_ENV, str(tmp_path / "progress.json"))
+
+
 @pytest.fixture()
 def demo():
     ex = Exercise(
