@@ -42,7 +42,7 @@ print(describe_environment())'''
 def progress_source(chapter: int) -> str:
     return f'''# Which of this chapter's exercises you have passed (kept on your machine only).
 from gpt2lib.exercises import show_progress
-show_progress(chapter={chapter})'''
+show_progress(chapter={chapter});'''
 
 
 def code_cell(source: str, tags: list[str], form: bool = False) -> dict:
@@ -78,6 +78,19 @@ def sync(path: Path, check: bool) -> list[str]:
             problems.append(f"{path.name}: the '{tag}' cell differs from tools/sync_notebooks.py")
             if not check:
                 found[0]["source"] = source.splitlines(keepends=True)
+                found[0]["outputs"] = [o for o in found[0].get("outputs", []) if o.get("output_type") != "execute_result"]
+    # A checker returns True or False; in a notebook that value would be echoed under the verdict it
+    # just printed, so exercise and solution cells end their checker call with ";".
+    for cell in cells:
+        if not {"exercise", "solution"} & set(cell.get("metadata", {}).get("tags", [])):
+            continue
+        lines = "".join(cell["source"]).rstrip().split("\n")
+        if lines and lines[-1].startswith("check_") and not lines[-1].endswith(";"):
+            problems.append(f"{path.name}: end the checker call with ';' in: {lines[-1]}")
+            if not check:
+                lines[-1] += ";"
+                cell["source"] = "\n".join(lines).splitlines(keepends=True)
+                cell["outputs"] = [o for o in cell.get("outputs", []) if o.get("output_type") != "execute_result"]
     if not check and problems:
         path.write_text(json.dumps(nb, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
     return problems
