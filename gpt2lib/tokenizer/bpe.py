@@ -126,6 +126,28 @@ class BPETokenizer:
             parts = merged
         return parts
 
+    def merge_steps(self, word: str | bytes) -> list[list[bytes]]:
+        """How one word is encoded, step by step: its bytes, then the parts after each merge (by rank)."""
+        data = word.encode("utf-8") if isinstance(word, str) else bytes(word)
+        steps = [[bytes([b]) for b in data]]
+        while len(steps[-1]) > 1:
+            parts = steps[-1]
+            present = [p for p in zip(parts, parts[1:]) if p in self._ranks]
+            if not present:
+                break
+            a, b = min(present, key=self._ranks.__getitem__)
+            merged, i = [], 0
+            while i < len(parts):
+                if i + 1 < len(parts) and parts[i] == a and parts[i + 1] == b:
+                    merged.append(a + b)
+                    i += 2
+                else:
+                    merged.append(parts[i])
+                    i += 1
+            steps.append(merged)
+        assert steps[-1] == self.bpe(data)  # the traced path is the one encode() takes
+        return steps
+
     def _encode_ordinary(self, text: str) -> list[int]:
         cache, encoder, out = self._cache, self._encoder, []
         for word in self._split.findall(text):

@@ -39,6 +39,9 @@ def _merge_word(word: tuple[int, ...], pair: Pair, new_id: int) -> tuple[int, ..
     return tuple(out)
 
 
+merge_pair = _merge_word  # the public name, for the chapter
+
+
 def _initial(words: Counter[bytes]) -> tuple[list[tuple[int, ...]], list[int], list[bytes]]:
     # Ids during training are just byte values; the caller renumbers them into GPT-2's layout.
     seqs = [tuple(w) for w in words]
