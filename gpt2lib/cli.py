@@ -1,0 +1,261 @@
+"""``python -m gpt2lib train | sample | eval``: the package's loop, sampler and evaluation from a shell.
+
+    python -m gpt2lib train --out runs/docs                      # the book's model, its full schedule
+    python -m gpt2lib train --out runs/docs --max-steps 50 --resume
+    torchrun --nproc_per_node=2 -m gpt2lib train --out runs/ddp  # the same, with DDP
+    python -m gpt2lib sample --ckpt runs/docs --prompt "The if statement" --max-new-tokens 80 --seed 1
+    python -m gpt2lib eval --ckpt runs/docs
+
+Every error a user can cause (a bad value, a missing corpus, an output folder holding another run)
+is reported in one line before anything is written, with exit status 2.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import sys
+from pathlib import Path
+from typing import Sequence
+
+__all__ = ["main", "build_parser"]
+
+
+class UsageError(Exception):
+    """A mistake in the command line: printed as one line, exit status 2."""
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
+    return value
+
+
+def _non_negative_int(text: str) -> int:
+    value = _positive_int(text) if text.strip() != "0" else 0
+    return value
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"expected a number > 0, got {value}")
+    return value
+
+
+def _unit_interval(text: str) -> float:
+    value = _positive_float(text)
+    if value > 1:
+        raise argparse.ArgumentTypeError(f"expected a number in (0, 1], got {value}")
+    return value
+
+
+def _presets() -> list[str]:
+    from .model import PRESETS
+
+    return ["book", *PRESETS]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m gpt2lib", description="Train, sample from and evaluate "
+                                     "the GPT-2 models of the book 'GPT-2 from scratch'.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="{train,sample,eval}")
+
+    t = sub.add_parser("train", help="train a model (add --resume to continue a run)",
+                       description="Train a model and write checkpoints and metrics.jsonl into --out. "
+                       "Under torchrun the same command trains with DistributedDataParallel.")
+    t.add_argument("--preset", default="book", choices=_presets(),
+                   help="model size: 'book' is the book's default small model (4 layers, 128 wide); the "
+                        "others are gpt2lib.model presets (default: book)")
+    t.add_argument("--data", default="python-docs",
+                   help="corpus: 'python-docs' (embedded, default), 'tiny-shakespeare' (downloaded once "
+                        "when online), or a path to a text file or a folder of text files")
+    t.add_argument("--out", required=True, type=Path, help="output folder for checkpoints and metrics.jsonl")
+    t.add_argument("--max-steps", type=_positive_int, default=None,
+                   help="optimizer steps; the learning-rate schedule is fitted to them (default: the preset's "
+                        "full schedule, 600 steps for 'book')")
+    t.add_argument("--resume", action="store_true",
+                   help="continue the run whose checkpoint is in --out (its tokenizer and settings are kept)")
+    t.add_argument("--batch-size", type=_positive_int, default=None,
+                   help="global batch in sequences per step, across processes and accumulation (default 16)")
+    t.add_argument("--grad-accum", type=_positive_int, default=None,
+                   help="micro-batches accumulated per step (default 1)")
+    t.add_argument("--block-size", type=_positive_int, default=None, help="context length (default: the preset's)")
+    t.add_argument("--lr", type=_positive_float, default=None, help="peak learning rate (default 3e-3)")
+    t.add_argument("--warmup-steps", type=_non_negative_int, default=None, help="linear warm-up steps (default 30)")
+    t.add_argument("--vocab-size", type=_positive_int, default=None,
+                   help="ids of the BPE tokenizer trained on the corpus (default 2048); ignored with --tokenizer gpt2")
+    t.add_argument("--tokenizer", choices=["bpe", "gpt2"], default=None,
+                   help="'bpe': trained on the corpus (default for small presets); 'gpt2': GPT-2's 50,257 ids "
+                        "(default for the gpt2* presets)")
+    t.add_argument("--eval-interval", type=_non_negative_int, default=None,
+                   help="steps between validation losses; 0: only at the end (default 100)")
+    t.add_argument("--ckpt-interval", type=_non_negative_int, default=None,
+                   help="steps between checkpoints; 0: only at the end (default 0)")
+    t.add_argument("--seed", type=int, default=None, help="seed of the initialisation and batches (default 1337)")
+    t.add_argument("--device", choices=["cpu", "cuda", "mps"], default=None, help="default: the best available")
+    t.add_argument("--compile", action="store_true", help="torch.compile the model (GPUs: faster after warm-up)")
+    t.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    s = sub.add_parser("sample", help="continue a prompt with a trained model",
+                       description="Print the prompt continued by the model of a checkpoint folder.")
+    s.add_argument("--ckpt", required=True, type=Path, help="checkpoint folder (the --out of a train run)")
+    s.add_argument("--prompt", default="\n", help="text to continue (default: a newline)")
+    s.add_argument("--max-new-tokens", type=_positive_int, default=100, help="tokens to generate (default 100)")
+    s.add_argument("--seed", type=int, default=1337, help="sampling seed: same seed, same text (default 1337)")
+    s.add_argument("--temperature", type=_positive_float, default=0.8, help="softmax temperature (default 0.8)")
+    s.add_argument("--top-k", type=_positive_int, default=None, help="sample among the k likeliest tokens")
+    s.add_argument("--top-p", type=_unit_interval, default=None, help="nucleus sampling threshold in (0, 1]")
+    s.add_argument("--device", choices=["cpu", "cuda", "mps"], default=None, help="default: the best available")
+
+    e = sub.add_parser("eval", help="validation loss, perplexity and bits per byte beside the bigram baseline",
+                       description="Print one JSON object: val_loss, perplexity, bits_per_byte and "
+                       "bigram_bits_per_byte (a bigram fitted on the same training split).")
+    e.add_argument("--ckpt", required=True, type=Path, help="checkpoint folder (the --out of a train run)")
+    e.add_argument("--data", default=None, help="corpus to evaluate on (default: the one the run trained on)")
+    e.add_argument("--batch-size", type=_positive_int, default=16, help="sequences per evaluation batch")
+    e.add_argument("--max-batches", type=_positive_int, default=None, help="evaluate on at most this many batches")
+    e.add_argument("--device", choices=["cpu", "cuda", "mps"], default=None, help="default: the best available")
+    return parser
+
+
+def _train(args: argparse.Namespace) -> int:
+    from .data import load_text, prepare
+    from .model import GPT, GPTConfig
+    from .runtime import seed_everything
+    from .train import BOOK_MODEL, BOOK_TRAIN, TrainConfig, train
+    from .train.book import BOOK_VOCAB_SIZE, book_tokenizer
+    from .train.checkpoint import has_checkpoint, read_checkpoint_info
+    from .train.distributed import teardown
+
+    out: Path = args.out
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"--out {out} is a file; give a folder")
+    resuming = args.resume and has_checkpoint(out)
+    if has_checkpoint(out) and not args.resume:
+        raise UsageError(f"{out} already holds a checkpoint; add --resume to continue it, or choose another --out")
+    if out.is_dir() and not has_checkpoint(out) and any(out.iterdir()):
+        raise UsageError(f"{out} is not empty and holds no checkpoint; choose an empty or new folder")
+
+    if resuming:
+        info = read_checkpoint_info(out)
+        saved_cfg = dict(info["train_config"])
+        if args.max_steps is not None:
+            saved_cfg["max_steps"] = args.max_steps
+        config = TrainConfig(**saved_cfg)
+        model_cfg = GPTConfig(**info["model_config"])
+        corpus = info.get("corpus", args.data)
+        from .tokenizer import BPETokenizer
+
+        tok = BPETokenizer.load(out / info["tokenizer"])
+        want = GPTConfig.preset(args.preset, **({"block_size": args.block_size} if args.block_size else {})) \
+            if args.preset != "book" else GPTConfig(vocab_size=model_cfg.vocab_size, **BOOK_MODEL)
+        shape = ("n_layer", "n_head", "n_embd")
+        if any(getattr(want, k) != getattr(model_cfg, k) for k in shape):
+            raise UsageError(f"{out} holds a checkpoint of another shape ({', '.join(f'{k}={getattr(model_cfg, k)}' for k in shape)}) "
+                             f"than --preset {args.preset}; use its preset to resume it, or another --out")
+    else:
+        corpus = args.data
+        load_text(corpus)  # a missing or empty corpus fails here, before anything is written
+        base = BOOK_TRAIN if args.preset == "book" else TrainConfig()
+        overrides = {"max_steps": args.max_steps, "batch_size": args.batch_size, "grad_accum": args.grad_accum,
+                     "lr": args.lr, "warmup_steps": args.warmup_steps, "eval_interval": args.eval_interval,
+                     "ckpt_interval": args.ckpt_interval, "seed": args.seed}
+        changes = {k: v for k, v in overrides.items() if v is not None}
+        if "lr" in changes:
+            changes["min_lr"] = changes["lr"] / 10
+        changes["device"] = args.device
+        changes["compile"] = args.compile
+        config = dataclasses.replace(base, **changes)
+        kind = args.tokenizer or ("gpt2" if args.preset.startswith("gpt2") else "bpe")
+        if kind == "gpt2":
+            from .tokenizer import BPETokenizer
+
+            tok = BPETokenizer.gpt2()
+        else:
+            tok = book_tokenizer(corpus, args.vocab_size or BOOK_VOCAB_SIZE, progress=not args.quiet)
+        shape = dict(BOOK_MODEL) if args.preset == "book" else {}
+        if args.block_size:
+            shape["block_size"] = args.block_size
+        if args.preset == "book":
+            model_cfg = GPTConfig(vocab_size=tok.vocab_size, **shape)
+        else:
+            model_cfg = GPTConfig.preset(args.preset, vocab_size=tok.vocab_size, **shape)
+
+    data = prepare(corpus, tok)
+    seed_everything(config.seed)
+    model = GPT(model_cfg)
+    try:
+        result = train(model, data, config, out_dir=out, resume=resuming, tokenizer=tok,
+                       progress=not args.quiet, extra_info={"corpus": str(corpus)})
+    finally:
+        teardown()
+    import os
+
+    if os.environ.get("RANK", "0") == "0":
+        print(json.dumps({"steps": result.steps, "seconds": round(result.seconds, 2),
+                          "tokens_per_s": round(result.tokens_per_s), "val_loss": result.final_val_loss,
+                          "out": str(out)}))
+    return 0
+
+
+def _sample(args: argparse.Namespace) -> int:
+    import torch
+
+    from .runtime import get_device
+    from .train.checkpoint import load_checkpoint
+
+    model, tok, _ = load_checkpoint(args.ckpt, device=get_device(args.device))
+    if tok is None:
+        raise UsageError(f"{args.ckpt} holds no tokenizer.json; it cannot turn a prompt into ids")
+    ids = tok.encode(args.prompt)
+    if not ids:
+        raise UsageError("the prompt is empty after encoding; give at least one character")
+    block = model.config.block_size
+    if len(ids) + args.max_new_tokens > block:
+        ids = ids[-max(1, block - args.max_new_tokens):]  # keep what fits in the context
+        if len(ids) + args.max_new_tokens > block:
+            raise UsageError(f"--max-new-tokens {args.max_new_tokens} does not fit the context of {block}; "
+                             f"ask for at most {block - 1}")
+    device = next(model.parameters()).device
+    gen = torch.Generator(device=device).manual_seed(args.seed)
+    out = model.generate(torch.tensor([ids], device=device), args.max_new_tokens, temperature=args.temperature,
+                         top_k=args.top_k, top_p=args.top_p, generator=gen)
+    print(tok.decode(out[0].tolist()))
+    return 0
+
+
+def _eval(args: argparse.Namespace) -> int:
+    from .data import prepare
+    from .evaluate import evaluate
+    from .runtime import get_device
+    from .train.checkpoint import load_checkpoint
+
+    model, tok, info = load_checkpoint(args.ckpt, device=get_device(args.device))
+    if tok is None:
+        raise UsageError(f"{args.ckpt} holds no tokenizer.json; it cannot tokenize a corpus")
+    corpus = args.data or info.get("corpus") or "python-docs"
+    data = prepare(corpus, tok)
+    report = evaluate(model, data, batch_size=args.batch_size, max_batches=args.max_batches)
+    report = {"corpus": str(corpus), "step": info["step"], **report}
+    print(json.dumps(report))
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``python -m gpt2lib`` and of the ``gpt2lib`` script; returns the exit status."""
+    args = build_parser().parse_args(argv)
+    from .train.checkpoint import CheckpointError
+
+    try:
+        return {"train": _train, "sample": _sample, "eval": _eval}[args.command](args)
+    except (UsageError, CheckpointError, FileNotFoundError, ValueError, RuntimeError) as exc:
+        print(f"python -m gpt2lib {args.command}: error: {exc}", file=sys.stderr)
+        return 2

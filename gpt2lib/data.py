@@ -1,0 +1,275 @@
+"""Corpora, token arrays and batches: the station between the tokenizer and the model.
+
+A corpus is named (``python-docs``, ``tiny-shakespeare``) or is a path to a text file or a folder of
+text files. Its text is cut once into a training part and a validation part (the last ~10% of the
+text, at a line boundary, so that no line is shared), each part is tokenized once, and the ids are
+stored as ``uint16`` arrays on disk and memory-mapped: a 1 GB corpus then costs 2 bytes per token of
+disk and nothing of RAM until a batch touches it. Batches are windows of ``block_size + 1`` ids: the
+first ``block_size`` are the input, the last ``block_size`` (shifted by one) are the targets.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterator
+
+import numpy as np
+import torch
+
+from .runtime import cache_dir, is_online
+
+__all__ = [
+    "CORPORA", "TINY_SHAKESPEARE_URL", "TINY_SHAKESPEARE_SHA256", "load_text", "python_docs_text",
+    "split_text", "TokenData", "prepare", "get_batch", "sequential_batches",
+]
+
+CORPORA = ("python-docs", "tiny-shakespeare")
+TINY_SHAKESPEARE_URL = "https://raw.githubusercontent.com/karpathy/char-rnn/master/data/tinyshakespeare/input.txt"
+TINY_SHAKESPEARE_SHA256 = "86c4e6aa9db7c042ec79f339dcb96d42b0075e16b8fc2e86bf0ca57e2dc565ed"
+# Files read when a corpus is a folder: plain text and the source formats a reader is likely to have.
+TEXT_SUFFIXES = (".txt", ".md", ".rst", ".py")
+
+
+# ---------------------------------------------------------------------------------------- text
+def python_docs_text() -> str:
+    """The reference pages of Python's own documentation (about 0.46 MB of English prose and code).
+
+    Every Python ships them in ``pydoc_data.topics`` (they power ``help("if")``), so the book has a
+    real corpus with no download. The topics are joined in sorted order, so the text is the same on
+    every machine with the same Python version.
+    """
+    try:
+        from pydoc_data.topics import topics
+    except ImportError as exc:  # pragma: no cover - some trimmed Python builds drop it
+        raise RuntimeError("this Python has no pydoc_data module; use --data tiny-shakespeare (online) "
+                           "or a path to a text file") from exc
+    return "\n\n".join(topics[k].strip() for k in sorted(topics)) + "\n"
+
+
+def _tiny_shakespeare_text() -> str:
+    path = cache_dir("corpora") / "tiny-shakespeare.txt"
+    if not path.exists():
+        if not is_online():
+            raise RuntimeError("tiny-shakespeare is not cached and this machine is offline; use the embedded "
+                               "corpus 'python-docs' or a path to a local text file")
+        with urllib.request.urlopen(TINY_SHAKESPEARE_URL, timeout=60) as response:
+            raw = response.read()
+        digest = hashlib.sha256(raw).hexdigest()
+        if digest != TINY_SHAKESPEARE_SHA256:
+            raise RuntimeError(f"the downloaded tiny-shakespeare has sha256 {digest}, expected "
+                               f"{TINY_SHAKESPEARE_SHA256}; the file changed upstream or the download was cut")
+        _atomic_write_bytes(path, raw)
+    raw = path.read_bytes()
+    if hashlib.sha256(raw).hexdigest() != TINY_SHAKESPEARE_SHA256:
+        raise RuntimeError(f"{path} is corrupt (sha256 mismatch); delete it and run again to download it afresh")
+    return raw.decode("utf-8")
+
+
+def load_text(corpus: str | os.PathLike) -> str:
+    """The text of a corpus: ``"python-docs"`` (embedded), ``"tiny-shakespeare"`` (downloaded once when
+    online, then cached), a text file, or a folder (its ``.txt/.md/.rst/.py`` files, sorted by path,
+    joined by blank lines)."""
+    if not isinstance(corpus, (str, os.PathLike)):
+        raise TypeError(f"corpus must be a name or a path, got {type(corpus).__name__}")
+    if corpus == "python-docs":
+        text = python_docs_text()
+    elif corpus == "tiny-shakespeare":
+        text = _tiny_shakespeare_text()
+    else:
+        path = Path(corpus).expanduser()
+        if not path.exists():
+            raise FileNotFoundError(f"corpus {str(corpus)!r} is neither a known name ({', '.join(CORPORA)}) "
+                                    f"nor an existing file or folder")
+        if path.is_dir():
+            files = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in TEXT_SUFFIXES)
+            if not files:
+                raise ValueError(f"folder {path} holds no text files ({', '.join(TEXT_SUFFIXES)})")
+            text = "\n\n".join(_read_utf8(p) for p in files)
+        else:
+            text = _read_utf8(path)
+    if not text.strip():
+        raise ValueError(f"corpus {str(corpus)!r} is empty: there is nothing to train on")
+    return text
+
+
+def _read_utf8(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"{path} is not UTF-8 text ({exc.reason} at byte {exc.start}); convert it first, "
+                         f"e.g. iconv -t utf-8") from None
+
+
+def split_text(text: str, val_fraction: float = 0.1) -> tuple[str, str]:
+    """``(train, val)``: the validation part is the last ``val_fraction`` of the text, starting at a
+    line boundary. A fixed cut (not a random one) keeps the split identical across runs and readers,
+    and a contiguous tail means no sentence is half in training and half in validation."""
+    if not isinstance(text, str):
+        raise TypeError(f"text must be a str, got {type(text).__name__}")
+    if not 0.0 < float(val_fraction) < 1.0:
+        raise ValueError(f"val_fraction must be between 0 and 1 (exclusive), got {val_fraction!r}")
+    cut = int(len(text) * (1.0 - val_fraction))
+    newline = text.rfind("\n", 0, cut)
+    # Prefer a line boundary, unless the text has no line break near the cut (one very long line).
+    if newline > 0 and cut - newline < max(1, len(text) // 20):
+        cut = newline + 1
+    train, val = text[:cut], text[cut:]
+    if not train.strip() or not val.strip():
+        raise ValueError(f"the text ({len(text)} characters) is too short to split into training and "
+                         f"validation parts; give a longer corpus")
+    return train, val
+
+
+# ------------------------------------------------------------------------------------- token arrays
+def _atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write to a temporary file beside ``path``, then rename it: a reader never sees half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _encode(tokenizer: Any, text: str) -> np.ndarray:
+    # Special-token text inside a corpus (e.g. a document quoting "<|endoftext|>") is ordinary text.
+    try:
+        ids = tokenizer.encode(text, allowed_special=set())
+    except TypeError:
+        ids = tokenizer.encode(text)
+    vocab = int(tokenizer.vocab_size)
+    if vocab > 2**16:
+        raise ValueError(f"vocabulary of {vocab} ids does not fit in uint16 token arrays (at most 65,536)")
+    return np.asarray(ids, dtype=np.uint16)
+
+
+def tokenizer_fingerprint(tokenizer: Any) -> str:
+    """A short hash that changes whenever the tokenizer would produce different ids.
+
+    Saving the tokenizer and hashing its files covers every tokenizer with ``save``; the cache of token
+    arrays is keyed by it, so a retrained tokenizer never reuses stale ids.
+    """
+    fp = getattr(tokenizer, "fingerprint", None)
+    if isinstance(fp, str):
+        return fp[:16]
+    h = hashlib.sha256(f"{type(tokenizer).__name__}:{tokenizer.vocab_size}".encode())
+    merges = getattr(tokenizer, "merges", None)
+    if merges is not None:  # BPETokenizer: its merges, pattern and special tokens decide every id
+        h.update(repr((list(merges), getattr(tokenizer, "pattern", None),
+                       dict(getattr(tokenizer, "special_tokens", {})))).encode())
+        return h.hexdigest()[:16]
+    with tempfile.TemporaryDirectory() as tmp:
+        target = Path(tmp) / "tok"
+        tokenizer.save(target)
+        files = sorted(p for p in Path(tmp).rglob("*") if p.is_file())
+        for p in files:
+            h.update(p.name.encode())
+            h.update(p.read_bytes())
+    return h.hexdigest()[:16]
+
+
+@dataclass
+class TokenData:
+    """A corpus tokenized once: ``train`` and ``val`` id arrays (``uint16``, memory-mapped when cached)
+    and how many UTF-8 bytes each part came from (bits per byte needs them)."""
+
+    name: str
+    train: np.ndarray
+    val: np.ndarray
+    train_bytes: int
+    val_bytes: int
+    vocab_size: int
+    folder: Path | None = None
+
+    def __repr__(self) -> str:
+        return (f"TokenData({self.name!r}: {len(self.train):,} train / {len(self.val):,} val tokens, "
+                f"{self.train_bytes / max(1, len(self.train)):.2f} bytes per token, vocab {self.vocab_size})")
+
+    def split(self, name: str) -> np.ndarray:
+        if name not in ("train", "val"):
+            raise ValueError(f"split must be 'train' or 'val', got {name!r}")
+        return self.train if name == "train" else self.val
+
+
+def prepare(corpus: str | os.PathLike, tokenizer: Any, *, val_fraction: float = 0.1,
+            cache: bool = True) -> TokenData:
+    """Load, split and tokenize ``corpus``; with ``cache`` the ids are written once under
+    ``cache_dir("data", ...)`` (keyed by the text's and the tokenizer's hashes) and memory-mapped
+    afterwards."""
+    text = load_text(corpus)
+    name = corpus if isinstance(corpus, str) and corpus in CORPORA else Path(corpus).name
+    key = hashlib.sha256(f"{val_fraction!r}\0{text}".encode()).hexdigest()[:16]
+    folder = cache_dir("data", f"{name}-{key}-{tokenizer_fingerprint(tokenizer)}") if cache else None
+    if folder is not None and (folder / "meta.json").exists():
+        meta = json.loads((folder / "meta.json").read_text())
+        return TokenData(name, np.memmap(folder / "train.bin", dtype=np.uint16, mode="r"),
+                         np.memmap(folder / "val.bin", dtype=np.uint16, mode="r"),
+                         meta["train_bytes"], meta["val_bytes"], meta["vocab_size"], folder)
+    train_text, val_text = split_text(text, val_fraction)
+    train, val = _encode(tokenizer, train_text), _encode(tokenizer, val_text)
+    meta = {"corpus": str(corpus), "train_tokens": int(len(train)), "val_tokens": int(len(val)),
+            "train_bytes": len(train_text.encode("utf-8")), "val_bytes": len(val_text.encode("utf-8")),
+            "vocab_size": int(tokenizer.vocab_size)}
+    if folder is None:
+        return TokenData(name, train, val, meta["train_bytes"], meta["val_bytes"], meta["vocab_size"])
+    _atomic_write_bytes(folder / "train.bin", train.tobytes())
+    _atomic_write_bytes(folder / "val.bin", val.tobytes())
+    # meta.json last: its presence is what says the arrays are complete.
+    _atomic_write_bytes(folder / "meta.json", json.dumps(meta, indent=1).encode())
+    return prepare(corpus, tokenizer, val_fraction=val_fraction, cache=True)
+
+
+# ------------------------------------------------------------------------------------------ batches
+def _check_windows(data: np.ndarray | torch.Tensor, block_size: int, batch_size: int) -> int:
+    if not isinstance(block_size, int) or block_size < 1:
+        raise ValueError(f"block_size must be a positive int, got {block_size!r}")
+    if not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
+    n = len(data)
+    if n < block_size + 1:
+        raise ValueError(f"{n} tokens cannot fill one window of block_size + 1 = {block_size + 1}; "
+                         f"use a smaller block_size or a longer corpus")
+    return n
+
+
+def get_batch(data: np.ndarray | torch.Tensor, batch_size: int, block_size: int, *,
+              generator: torch.Generator | None = None, device: torch.device | str = "cpu",
+              starts: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(x, y)`` of shape ``(batch_size, block_size)``: windows at random start positions, ``y`` is ``x``
+    shifted left by one. Draw the starts from ``generator`` (seeded: the same batches every run), or
+    pass ``starts`` yourself (the DDP loop draws the global batch's starts and gives each process its
+    share)."""
+    n = _check_windows(data, block_size, batch_size)
+    if starts is None:
+        starts = torch.randint(n - block_size, (batch_size,), generator=generator)
+    rows = [np.asarray(data[int(s): int(s) + block_size + 1], dtype=np.int64) for s in starts]
+    chunk = torch.from_numpy(np.stack(rows))
+    x, y = chunk[:, :-1], chunk[:, 1:]
+    device = torch.device(device)
+    if device.type == "cuda":  # pinned memory lets the copy overlap with compute
+        return x.pin_memory().to(device, non_blocking=True), y.pin_memory().to(device, non_blocking=True)
+    return x.contiguous().to(device), y.contiguous().to(device)
+
+
+def sequential_batches(data: np.ndarray | torch.Tensor, batch_size: int, block_size: int, *,
+                       device: torch.device | str = "cpu",
+                       max_batches: int | None = None) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """Non-overlapping windows from the start of ``data`` in order, ``batch_size`` at a time (the last
+    batch may be smaller): every token is predicted exactly once (the tail that does not fill a
+    window is left out), which is what an evaluation wants."""
+    n = _check_windows(data, block_size, batch_size)
+    starts = torch.arange(0, n - block_size, block_size)
+    for i, first in enumerate(range(0, len(starts), batch_size)):
+        if max_batches is not None and i >= max_batches:
+            return
+        yield get_batch(data, batch_size, block_size, device=device, starts=starts[first: first + batch_size])

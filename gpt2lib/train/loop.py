@@ -1,0 +1,278 @@
+"""The training loop the package runs (chapter 5 builds the same loop step by step).
+
+One optimizer step: draw the global batch's window starts from a seeded generator; each process
+takes its share, split further into ``grad_accum`` micro-batches whose gradients add up; clip the
+gradient norm; set the learning rate from the schedule; step AdamW. Every ``eval_interval`` steps
+the validation loss is measured; every ``log_interval`` steps a row goes to ``metrics.jsonl``; every
+``ckpt_interval`` steps (and at the end) a checkpoint is written. Because the batch starts come from a
+generator whose state is checkpointed, a resumed run draws exactly the batches the uninterrupted run
+would have drawn.
+"""
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+from torch import nn
+
+from ..data import TokenData, get_batch
+from ..evaluate import evaluate_loss
+from ..runtime import autocast
+from . import distributed
+from .checkpoint import CheckpointError, has_checkpoint, load_training_state, save_checkpoint
+from .schedule import lr_at, make_optimizer
+
+__all__ = ["TrainConfig", "TrainResult", "train"]
+
+
+@dataclass
+class TrainConfig:
+    """Everything a run needs besides the model and the data. ``batch_size`` is the *global* batch in
+    sequences per optimizer step: processes x micro-batch x ``grad_accum``."""
+
+    max_steps: int = 600
+    batch_size: int = 16
+    grad_accum: int = 1
+    block_size: int | None = None  # None: the model's context
+    lr: float = 3e-3
+    min_lr: float = 3e-4
+    warmup_steps: int = 30
+    weight_decay: float = 0.1
+    betas: tuple[float, float] = (0.9, 0.95)
+    grad_clip: float = 1.0  # 0 turns clipping off
+    eval_interval: int = 100  # 0: only at the end
+    eval_batches: int | None = None  # None: the whole validation split
+    log_interval: int = 10
+    ckpt_interval: int = 0  # 0: only at the end
+    seed: int = 1337
+    compile: bool = False
+    device: str | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("max_steps", "batch_size", "grad_accum", "log_interval"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ValueError(f"TrainConfig.{name} must be a positive int, got {value!r}")
+        for name in ("warmup_steps", "eval_interval", "ckpt_interval"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value < 0:
+                raise ValueError(f"TrainConfig.{name} must be an int >= 0, got {value!r}")
+        if not (self.lr > 0 and 0 <= self.min_lr <= self.lr):
+            raise ValueError(f"need lr > 0 and 0 <= min_lr <= lr, got lr={self.lr}, min_lr={self.min_lr}")
+        if self.grad_clip < 0 or self.weight_decay < 0:
+            raise ValueError("grad_clip and weight_decay must be >= 0")
+        self.betas = tuple(self.betas)  # JSON gives lists back
+
+    @property
+    def micro_batches(self) -> int:
+        return self.grad_accum
+
+
+@dataclass
+class TrainResult:
+    """What a run leaves: one row per logged step (the rows of ``metrics.jsonl``) and its timing."""
+
+    history: list[dict[str, Any]] = field(default_factory=list)
+    steps: int = 0
+    seconds: float = 0.0
+    tokens: int = 0
+    out_dir: Path | None = None
+
+    @property
+    def tokens_per_s(self) -> float:
+        return self.tokens / self.seconds if self.seconds > 0 else float("nan")
+
+    @property
+    def final_val_loss(self) -> float | None:
+        vals = [r["val_loss"] for r in self.history if r.get("val_loss") is not None]
+        return vals[-1] if vals else None
+
+    def plot(self, ax=None, title: str | None = None):
+        """The loss curves (train per logged step, validation where measured) on a matplotlib axis."""
+        import matplotlib.pyplot as plt
+
+        if ax is None:
+            _, ax = plt.subplots(figsize=(7, 3.5))
+        rows = [r for r in self.history if r.get("train_loss") is not None]
+        ax.plot([r["step"] for r in rows], [r["train_loss"] for r in rows], label="train", lw=1)
+        val = [r for r in self.history if r.get("val_loss") is not None]
+        if val:
+            ax.plot([r["step"] for r in val], [r["val_loss"] for r in val], "o-", label="validation")
+        ax.set_xlabel("step")
+        ax.set_ylabel("loss (nats per token)")
+        ax.grid(alpha=0.3)
+        ax.legend()
+        if title:
+            ax.set_title(title)
+        return ax
+
+
+def _rng_state(gen: torch.Generator) -> dict[str, torch.Tensor]:
+    return {"data": gen.get_state(), "torch": torch.get_rng_state()}
+
+
+def _metrics_file(out_dir: Path, resumed_step: int) -> Any:
+    """Open ``metrics.jsonl`` for appending; on resume, drop rows a killed run wrote after its last
+    checkpoint, since the resumed run logs those steps again."""
+    path = out_dir / "metrics.jsonl"
+    if path.exists():
+        keep = []
+        for line in path.read_text(encoding="utf-8").splitlines():
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError:
+                continue  # a line cut short by a kill
+            if row.get("step", 0) <= resumed_step:
+                keep.append(line)
+        path.write_text("".join(k + "\n" for k in keep), encoding="utf-8")
+    return path.open("a", encoding="utf-8")
+
+
+def train(model: nn.Module, data: TokenData, config: TrainConfig | None = None, *,
+          out_dir: str | Path | None = None, resume: bool = False, tokenizer: Any = None,
+          progress: bool = True, callback: Callable[[dict[str, Any]], None] | None = None,
+          extra_info: dict[str, Any] | None = None) -> TrainResult:
+    """Train ``model`` on ``data.train`` in place; return the logged history.
+
+    With ``out_dir``, writes ``metrics.jsonl`` and checkpoints there. An ``out_dir`` that already holds
+    a checkpoint is refused unless ``resume=True``, which continues that run exactly. Under ``torchrun``
+    the same call trains with DistributedDataParallel. ``callback(row)`` is called after every step.
+    """
+    config = config or TrainConfig()
+    if not isinstance(config, TrainConfig):
+        raise TypeError(f"config must be a TrainConfig, got {type(config).__name__}")
+    if not isinstance(data, TokenData):
+        raise TypeError(f"data must be a TokenData from gpt2lib.data.prepare(...), got {type(data).__name__}")
+    raw: nn.Module = model
+    mcfg = raw.config
+    if data.vocab_size > mcfg.vocab_size:
+        raise ValueError(f"the data's tokenizer has {data.vocab_size} ids but the model only {mcfg.vocab_size}; "
+                         f"build the model with vocab_size={data.vocab_size}")
+    block = int(config.block_size or mcfg.block_size)
+    if block > mcfg.block_size:
+        raise ValueError(f"block_size {block} is longer than the model's context {mcfg.block_size}")
+
+    dist = distributed.setup(config.device)
+    device = dist.device
+    per_step = dist.world_size * config.grad_accum
+    if config.batch_size % per_step:
+        raise ValueError(f"batch_size {config.batch_size} must be divisible by processes x grad_accum = "
+                         f"{dist.world_size} x {config.grad_accum}")
+    micro = config.batch_size // per_step
+    out = Path(out_dir) if out_dir is not None else None
+    if out is not None and has_checkpoint(out) and not resume:
+        raise CheckpointError(f"{out} already holds a checkpoint; pass resume=True (--resume) to continue it, "
+                              f"or choose another output folder")
+
+    raw.to(device)
+    raw.train()
+    optimizer = make_optimizer(raw, lr=config.lr, weight_decay=config.weight_decay, betas=config.betas)
+    gen = torch.Generator().manual_seed(config.seed)
+    step = 0
+    if resume and out is not None and has_checkpoint(out):
+        info, rng = load_training_state(out, raw, optimizer)
+        step = int(info["step"])
+        if "data" in rng:
+            gen.set_state(rng["data"])
+        if "torch" in rng:
+            torch.set_rng_state(rng["torch"])
+
+    fwd: nn.Module = raw
+    if config.compile:
+        fwd = torch.compile(raw)
+    if dist.enabled:
+        from torch.nn.parallel import DistributedDataParallel as DDP
+
+        fwd = DDP(fwd, device_ids=[device.index] if device.type == "cuda" else None)
+
+    metrics = None
+    if out is not None and dist.is_main:
+        out.mkdir(parents=True, exist_ok=True)
+        metrics = _metrics_file(out, step)
+    result = TrainResult(out_dir=out)
+    bar = None
+    if progress and dist.is_main:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=config.max_steps, initial=step, desc="training", unit="step")
+
+    def checkpoint(at: int) -> None:
+        if out is not None and dist.is_main:
+            save_checkpoint(out, model=raw, optimizer=optimizer, step=at, train_config=config,
+                            rng=_rng_state(gen), tokenizer=tokenizer,
+                            extra={"data": {"name": data.name, "vocab_size": data.vocab_size}, **(extra_info or {})})
+
+    n_train = len(data.train)
+    params = [p for p in raw.parameters() if p.requires_grad]
+    t_start = t_log = time.perf_counter()
+    tokens_since_log = 0
+    try:
+        while step < config.max_steps:
+            lr = lr_at(step, max_lr=config.lr, warmup_steps=config.warmup_steps, max_steps=config.max_steps,
+                       min_lr=config.min_lr)
+            for group in optimizer.param_groups:
+                group["lr"] = lr
+            # Every process draws the same global batch and keeps its own rows of it.
+            starts = torch.randint(n_train - block, (config.batch_size,), generator=gen)
+            starts = starts.view(config.grad_accum, dist.world_size, micro)[:, dist.rank]
+            loss_sum = torch.zeros((), device=device)
+            for m in range(config.grad_accum):
+                x, y = get_batch(data.train, micro, block, device=device, starts=starts[m])
+                # Gradients are averaged across processes only at the last micro-batch.
+                sync = contextlib.nullcontext() if (not dist.enabled or m == config.grad_accum - 1) else fwd.no_sync()
+                with sync:
+                    with autocast(device):
+                        _, loss = fwd(x, y)
+                    (loss / config.grad_accum).backward()
+                loss_sum += loss.detach() / config.grad_accum
+            grad_norm = torch.nn.utils.clip_grad_norm_(params, config.grad_clip) if config.grad_clip > 0 else None
+            optimizer.step()
+            optimizer.zero_grad(set_to_none=True)
+            step += 1
+            tokens_since_log += config.batch_size * block
+            result.tokens += config.batch_size * block
+
+            last = step == config.max_steps
+            row: dict[str, Any] = {"step": step, "lr": lr}
+            if step % config.log_interval == 0 or last:
+                now = time.perf_counter()
+                row["train_loss"] = float(distributed.all_reduce_mean(loss_sum))
+                if grad_norm is not None:
+                    row["grad_norm"] = float(grad_norm)
+                row["tokens_per_s"] = tokens_since_log / max(now - t_log, 1e-9)
+                t_log, tokens_since_log = now, 0
+            if (config.eval_interval and step % config.eval_interval == 0) or last:
+                row["val_loss"], _ = evaluate_loss(raw, data.val, block_size=block, batch_size=max(micro, 8),
+                                                   max_batches=config.eval_batches, device=device)
+            if len(row) > 2:
+                row["time"] = time.perf_counter() - t_start
+                result.history.append(row)
+                if metrics is not None:
+                    metrics.write(json.dumps(row) + "\n")
+                    metrics.flush()
+                if bar is not None:
+                    bar.set_postfix({k: f"{row[k]:.3f}" for k in ("train_loss", "val_loss") if k in row})
+                if not math.isfinite(row.get("train_loss", 0.0)):
+                    raise FloatingPointError(f"the loss became {row['train_loss']} at step {step}; lower the "
+                                             f"learning rate (now {config.lr}) or enable grad_clip")
+            if bar is not None:
+                bar.update(1)
+            if (config.ckpt_interval and step % config.ckpt_interval == 0) or last:
+                checkpoint(step)
+            if callback is not None:
+                callback(row)
+    finally:
+        if bar is not None:
+            bar.close()
+        if metrics is not None:
+            metrics.close()
+    result.steps = step
+    result.seconds = time.perf_counter() - t_start
+    return result
