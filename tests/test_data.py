@@ -1,0 +1,123 @@
+"""gpt2lib.data: corpora, the fixed split, token memmaps and batches."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from gpt2lib.data import (get_batch, load_text, prepare, python_docs_text, sequential_batches, split_text,
+                          tokenizer_fingerprint)
+from gpt2lib.tokenizer import BPETokenizer
+
+TEXT = "".join(f"Line {i}: the quick brown fox jumps over the lazy dog {i % 7}.\n" for i in range(400))
+
+
+@pytest.fixture(autouse=True)
+def private_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("GPT2LIB_CACHE", str(tmp_path / "cache"))
+
+
+@pytest.fixture
+def byte_tok():
+    return BPETokenizer([], name="bytes")  # 256 byte ids + <|endoftext|>: fast and exact
+
+
+def test_python_docs_is_embedded_and_stable():
+    text = python_docs_text()
+    assert len(text) > 100_000
+    assert "The \"if\" statement" in text
+    assert python_docs_text() == text  # sorted topics: the same text every call
+
+
+def test_split_is_a_partition_at_a_line_boundary():
+    train, val = split_text(TEXT, 0.1)
+    assert train + val == TEXT
+    assert train.endswith("\n") and val.startswith("Line ")
+    assert 0.08 < len(val) / len(TEXT) < 0.12
+
+
+@pytest.mark.parametrize("fraction", [0, 1, -0.5, 1.5])
+def test_split_rejects_bad_fractions(fraction):
+    with pytest.raises(ValueError, match="val_fraction"):
+        split_text(TEXT, fraction)
+
+
+def test_split_rejects_too_short_text():
+    with pytest.raises(ValueError, match="too short"):
+        split_text("a\n", 0.1)
+
+
+def test_load_text_paths_and_errors(tmp_path):
+    folder = tmp_path / "corpus"
+    folder.mkdir()
+    (folder / "b.txt").write_text("second", encoding="utf-8")
+    (folder / "a.md").write_text("first", encoding="utf-8")
+    (folder / "skip.bin").write_bytes(b"\x00\x01")
+    assert load_text(folder) == "first\n\nsecond"
+    assert load_text(folder / "b.txt") == "second"
+    with pytest.raises(FileNotFoundError, match="neither a known name"):
+        load_text(tmp_path / "missing.txt")
+    (tmp_path / "empty.txt").write_text("  \n", encoding="utf-8")
+    with pytest.raises(ValueError, match="empty"):
+        load_text(tmp_path / "empty.txt")
+    (tmp_path / "latin1.txt").write_bytes("café".encode("latin-1"))
+    with pytest.raises(ValueError, match="not UTF-8"):
+        load_text(tmp_path / "latin1.txt")
+    (tmp_path / "nothing").mkdir()
+    with pytest.raises(ValueError, match="no text files"):
+        load_text(tmp_path / "nothing")
+
+
+def test_tiny_shakespeare_offline_says_what_to_do():
+    with pytest.raises(RuntimeError, match="offline"):
+        load_text("tiny-shakespeare")
+
+
+def test_prepare_writes_uint16_memmaps_that_decode_back(tmp_path, byte_tok):
+    path = tmp_path / "t.txt"
+    path.write_text(TEXT, encoding="utf-8")
+    data = prepare(path, byte_tok)
+    assert isinstance(data.train, np.memmap) and data.train.dtype == np.uint16
+    train, val = split_text(TEXT)
+    assert byte_tok.decode(data.train.tolist()) == train
+    assert byte_tok.decode(data.val.tolist()) == val
+    assert (data.train_bytes, data.val_bytes) == (len(train.encode()), len(val.encode()))
+    again = prepare(path, byte_tok)
+    assert again.folder == data.folder and np.array_equal(again.train, data.train)
+    # another tokenizer gets its own arrays, never the stale ones
+    other = BPETokenizer.train(TEXT, 300, progress=False)
+    assert tokenizer_fingerprint(other) != tokenizer_fingerprint(byte_tok)
+    assert prepare(path, other).folder != data.folder
+
+
+def test_prepare_keeps_special_token_text_as_text(tmp_path, byte_tok):
+    path = tmp_path / "t.txt"
+    path.write_text(TEXT + "quoted <|endoftext|> here\n" * 50, encoding="utf-8")
+    data = prepare(path, byte_tok, cache=False)
+    assert byte_tok.eot_id not in set(np.concatenate([data.train, data.val]).tolist())
+
+
+def test_get_batch_targets_are_inputs_shifted():
+    data = np.arange(1000, dtype=np.uint16)
+    x, y = get_batch(data, 4, 16, generator=torch.Generator().manual_seed(0))
+    assert x.shape == y.shape == (4, 16) and x.dtype == torch.long
+    torch.testing.assert_close(y[:, :-1], x[:, 1:])
+    torch.testing.assert_close(y[:, 0], x[:, 0] + 1)  # consecutive ids: windows come from the data
+    x2, _ = get_batch(data, 4, 16, generator=torch.Generator().manual_seed(0))
+    torch.testing.assert_close(x, x2)
+
+
+def test_batches_reject_bad_shapes():
+    data = np.arange(10, dtype=np.uint16)
+    with pytest.raises(ValueError, match="block_size"):
+        get_batch(data, 2, 10)
+    with pytest.raises(ValueError, match="batch_size"):
+        get_batch(data, 0, 4)
+
+
+def test_sequential_batches_predict_each_token_once():
+    data = np.arange(103, dtype=np.uint16)
+    seen = torch.cat([y.reshape(-1) for _, y in sequential_batches(data, 3, 10)])
+    # windows of 10 starting at 0, 10, ..., 90: targets 1..100, each once, in order
+    assert seen.tolist() == list(range(1, 101))
+    assert len(list(sequential_batches(data, 3, 10, max_batches=2))) == 2
