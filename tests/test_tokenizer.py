@@ -131,6 +131,8 @@ def test_bad_input_is_a_clear_error(gpt2):
         gpt2.decode([1.0])
     with pytest.raises(TypeError, match="single int"):
         gpt2.decode(5)
+    with pytest.raises(ValueError, match="lone surrogate"):
+        gpt2.encode("ok \ud800 not ok")  # UTF-8 cannot encode it; say so rather than crash inside
 
 
 def test_invalid_utf8_replaced_or_strict(gpt2):
@@ -238,6 +240,16 @@ def test_trained_tokenizer_loads_in_tiktoken_and_hf(trained, tmp_path):
         assert ours == enc.encode(text) == hf.encode(text), text
     again = BPETokenizer.from_pretrained(tmp_path)
     assert again.merges == trained.merges and again.eot_id == trained.eot_id
+
+
+def test_fingerprint_tracks_what_decides_the_ids(gpt2, trained, tmp_path):
+    assert gpt2.fingerprint == BPETokenizer.gpt2().fingerprint
+    assert trained.fingerprint != gpt2.fingerprint
+    trained.save(tmp_path / "t.json")
+    assert BPETokenizer.load(tmp_path / "t.json").fingerprint == trained.fingerprint
+    fewer = BPETokenizer(trained.merges[:-1])
+    no_special = BPETokenizer(trained.merges, special_tokens=())
+    assert len({trained.fingerprint, fewer.fingerprint, no_special.fingerprint}) == 3
 
 
 def test_gpt2_files_written_are_gpt2s(gpt2, tmp_path):

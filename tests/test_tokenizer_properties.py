@@ -11,11 +11,11 @@ from gpt2lib.tokenizer import files as tok_files
 from gpt2lib.tokenizer.bytes_map import split
 from gpt2lib.tokenizer.training import count_words, train_merges, train_merges_naive
 
-SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+SETTINGS = settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 # Text that stresses the pattern: arbitrary unicode mixed with the characters GPT-2's pattern treats
 # specially (apostrophes, spaces, newlines, digits).
-tricky = st.text(alphabet=st.one_of(st.characters(), st.sampled_from(list("'sStTdm \t\r\n0123 .,!é中😀"))),
+tricky = st.text(alphabet=st.one_of(st.characters(exclude_categories=("Cs",)), st.sampled_from(list("'sStTdm \t\r\n0123 .,!é中😀"))),
                  max_size=80)
 
 

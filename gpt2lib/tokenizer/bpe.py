@@ -60,6 +60,7 @@ class BPETokenizer:
         self._special_by_id = {i: s for s, i in self.special_tokens.items()}
         self._cache: dict[str, list[int]] = {}
         self._special_re: dict[frozenset[str], regex.Pattern] = {}
+        self._fingerprint: str | None = None
 
     # ----------------------------------------------------------------- facts
     @property
@@ -71,6 +72,21 @@ class BPETokenizer:
     def eot_id(self) -> int | None:
         """The id of ``<|endoftext|>`` (50256 for GPT-2), or None when this tokenizer has none."""
         return self.special_tokens.get("<|endoftext|>")
+
+    @property
+    def fingerprint(self) -> str:
+        """A sha256 of everything that decides the ids (merges, special tokens, pattern): caches of token
+        arrays are keyed by it, so a retrained tokenizer never reuses stale ids."""
+        if self._fingerprint is None:
+            import hashlib
+
+            h = hashlib.sha256(self.pattern.encode("utf-8"))
+            for a, b in self.merges:
+                h.update(len(a).to_bytes(2, "big") + a + len(b).to_bytes(2, "big") + b)
+            for s, i in self.special_tokens.items():
+                h.update(f"\x00{s}={i}".encode("utf-8"))
+            self._fingerprint = h.hexdigest()
+        return self._fingerprint
 
     def __repr__(self) -> str:
         return (f"BPETokenizer(name={self.name!r}, vocab_size={self.vocab_size}, merges={len(self.merges)}, "
@@ -180,6 +196,14 @@ class BPETokenizer:
                     raise ValueError(f"the text contains the special token {s!r}; pass allowed_special={{{s!r}}} to "
                                      "encode it as the special id, or leave it out of disallowed_special to encode it "
                                      "as ordinary text")
+        try:
+            return self._encode(text, allowed)
+        except UnicodeEncodeError as exc:
+            bad = exc.object[exc.start]
+            raise ValueError(f"the text contains {bad!r} (U+{ord(bad):04X}), a lone surrogate that UTF-8 cannot "
+                             "encode; clean the text first, e.g. text.encode('utf-8', 'replace').decode('utf-8')") from None
+
+    def _encode(self, text: str, allowed: frozenset[str]) -> list[int]:
         if not allowed:
             return self._encode_ordinary(text)
         pattern = self._special_re.get(allowed)
