@@ -12,6 +12,7 @@ parameters) and leave each id too few examples in a 0.4 MB corpus to learn from.
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import json
@@ -19,9 +20,10 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 from ..data import TokenData, load_text, prepare, split_text
+from ..evaluate import evaluate
 from ..runtime import cache_dir, seed_everything
 from .checkpoint import has_checkpoint, load_checkpoint
 from .loop import TrainConfig, train
@@ -76,13 +78,39 @@ def book_model(progress: bool = True, *, return_info: bool = False):
     With ``return_info=True`` the checkpoint's ``checkpoint.json`` (with the run's final metrics) is
     returned as a third item.
     """
-    from ..model import GPT
-
     tok = book_tokenizer(progress=progress)
     corpus_text = load_text(BOOK_CORPUS)
     key = _key(corpus_text, BOOK_VOCAB_SIZE, BOOK_MODEL, dataclasses.asdict(BOOK_TRAIN))
     root = cache_dir("book-model")
     final = root / f"{BOOK_CORPUS}-{key}"
+    with _exclusive(root / f"{final.name}.lock"):
+        return _load_or_train(final, root, tok, progress, return_info)
+
+
+@contextlib.contextmanager
+def _exclusive(lock_path: Path) -> Iterator[None]:
+    """One trainer at a time: chapters started together wait for the first one's model instead of
+    each training their own copy on the same cores."""
+    try:
+        import fcntl
+    except ImportError:  # Windows: no advisory locks; the atomic rename still keeps the cache whole
+        yield
+        return
+    with open(lock_path, "w") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            print("book model: another process is training it; waiting for that one to finish")
+            fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _load_or_train(final: Path, root: Path, tok: Any, progress: bool, return_info: bool):
+    from ..model import GPT
+
     if has_checkpoint(final):
         model, saved_tok, info = load_checkpoint(final)
         print(f"book model: loaded from cache ({final}), step {info['step']}, "
@@ -95,8 +123,8 @@ def book_model(progress: bool = True, *, return_info: bool = False):
     tmp = Path(tempfile.mkdtemp(dir=root, prefix=".training-"))
     try:
         result = train(model, data, BOOK_TRAIN, out_dir=tmp, tokenizer=tok, progress=progress)
-        final_metrics = {"val_loss": result.final_val_loss, "seconds": result.seconds,
-                         "tokens_per_s": result.tokens_per_s}
+        # Measured once here, so that chapters can quote them without re-evaluating.
+        final_metrics = {**evaluate(model, data), "seconds": result.seconds, "tokens_per_s": result.tokens_per_s}
         info_path = tmp / "checkpoint.json"
         info = json.loads(info_path.read_text())
         info["final"] = final_metrics
@@ -110,6 +138,7 @@ def book_model(progress: bool = True, *, return_info: bool = False):
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
     print(f"book model: trained now in {result.seconds:.0f} s ({result.tokens_per_s:,.0f} tokens/s), "
-          f"val loss {result.final_val_loss:.3f}; cached in {final}")
+          f"val loss {final_metrics['val_loss']:.3f}, {final_metrics['bits_per_byte']:.3f} bits per byte "
+          f"(bigram {final_metrics['bigram_bits_per_byte']:.3f}); cached in {final}")
     model, saved_tok, info = load_checkpoint(final)
     return (model, saved_tok or tok, info) if return_info else (model, saved_tok or tok)
