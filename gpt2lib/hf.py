@@ -15,6 +15,7 @@ Transformers itself is not needed here.
 from __future__ import annotations
 
 import json
+import pickle
 import re
 from pathlib import Path
 from typing import Any
@@ -180,7 +181,11 @@ def _read_one(file: Path) -> dict[str, Tensor]:
 
         return load_file(str(file))
     # weights_only: a pickle can run code on load; this refuses anything but tensors and plain containers
-    return torch.load(file, map_location="cpu", weights_only=True)
+    try:
+        return torch.load(file, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as err:
+        raise ValueError(f"{file} holds more than tensors, so it is not loaded (a pickle can run code); "
+                         f"if you trust its source, re-save its state_dict with safetensors") from err
 
 
 def load_hf(path_or_name: str | Path, config: GPTConfig | None = None, dtype: torch.dtype = torch.float32,
