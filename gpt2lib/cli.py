@@ -99,6 +99,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="steps between validation losses; 0: only at the end (default 100)")
     t.add_argument("--ckpt-interval", type=_non_negative_int, default=None,
                    help="steps between checkpoints; 0: only at the end (default 0)")
+    t.add_argument("--log-interval", type=_positive_int, default=None,
+                   help="steps between rows of metrics.jsonl (default 10)")
     t.add_argument("--seed", type=int, default=None, help="seed of the initialisation and batches (default 1337)")
     t.add_argument("--device", choices=["cpu", "cuda", "mps"], default=None, help="default: the best available")
     t.add_argument("--compile", action="store_true", help="torch.compile the model (GPUs: faster after warm-up)")
@@ -167,7 +169,7 @@ def _train(args: argparse.Namespace) -> int:
         base = BOOK_TRAIN if args.preset == "book" else TrainConfig()
         overrides = {"max_steps": args.max_steps, "batch_size": args.batch_size, "grad_accum": args.grad_accum,
                      "lr": args.lr, "warmup_steps": args.warmup_steps, "eval_interval": args.eval_interval,
-                     "ckpt_interval": args.ckpt_interval, "seed": args.seed}
+                     "ckpt_interval": args.ckpt_interval, "log_interval": args.log_interval, "seed": args.seed}
         changes = {k: v for k, v in overrides.items() if v is not None}
         if "lr" in changes:
             changes["min_lr"] = changes["lr"] / 10
