@@ -29,7 +29,7 @@ if [ ! -x "$PY" ]; then
   fi
 fi
 
-pip_install() { "$PY" -m pip install --disable-pip-version-check -q "$@" 2>&1 | grep -v -E "^WARNING: Location .* is ignored" || true; }
+pip_install() { "$PY" -m pip install --disable-pip-version-check -q "$@" 2>&1 | grep -v -E "^WARNING: (Location .* is ignored|Retrying \(Retry)" || true; }
 
 if [ "$(cat "$STAMP" 2>/dev/null)" != "$want_stamp" ]; then
   if ! "$PY" -c "import torch" >/dev/null 2>&1; then
