@@ -80,9 +80,9 @@ class KVCache:
 
     def __init__(self, n_layer: int, batch: int, n_head: int, max_len: int, head_dim: int,
                  device: torch.device | str | None = None, dtype: torch.dtype = torch.float32) -> None:
-        shape = (n_layer, batch, n_head, max_len, head_dim)
-        self.k = torch.zeros(shape, device=device, dtype=dtype)
-        self.v = torch.zeros(shape, device=device, dtype=dtype)
+        self.shape = (n_layer, batch, n_head, max_len, head_dim)
+        self.k = torch.zeros(self.shape, device=device, dtype=dtype)
+        self.v = torch.zeros(self.shape, device=device, dtype=dtype)
         self.max_len = max_len
         self.length = 0
 
@@ -92,6 +92,13 @@ class KVCache:
         start, end = self.length, self.length + k.size(2)
         if end > self.max_len:
             raise ValueError(f"KV cache full: {end} positions needed, room for {self.max_len}")
+        if k.dtype != self.k.dtype or k.device != self.k.device:
+            # under autocast the keys come out in bf16: keep them so, or attention would mix dtypes
+            if self.length:
+                raise ValueError(f"KV cache holds {self.k.dtype} on {self.k.device}, got {k.dtype} on "
+                                 f"{k.device}: use one autocast setting for a whole generation")
+            self.k = torch.zeros(self.shape, device=k.device, dtype=k.dtype)
+            self.v = torch.zeros(self.shape, device=k.device, dtype=k.dtype)
         self.k[layer, :, :, start:end] = k
         self.v[layer, :, :, start:end] = v
         return self.k[layer, :, :, :end], self.v[layer, :, :, :end]
