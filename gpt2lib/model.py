@@ -168,7 +168,8 @@ class GPT(nn.Module):
                 f"sequence of {past + T} tokens is longer than the context (block_size="
                 f"{self.config.block_size}); keep the last {self.config.block_size}: {name}[:, -block_size:]"
             )
-        if idx.device.type != "meta":
+        # the range check reads two numbers back from the device; torch.compile traces without it
+        if idx.device.type != "meta" and not torch.compiler.is_compiling():
             lo, hi = int(idx.min()), int(idx.max())
             if lo < 0 or hi >= self.config.vocab_size:
                 raise ValueError(f"token ids must be in [0, {self.config.vocab_size}), found {lo if lo < 0 else hi}; "
