@@ -9,6 +9,9 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export PATH := $(abspath $(BIN)):$(PATH)
 export PYDEVD_DISABLE_FILE_VALIDATION := 1
+# The book's trained model, tokenizer and token arrays are cached inside the checkout, so that a build
+# or a test run depends on nothing left elsewhere on the machine (a fresh clone trains them once).
+export GPT2LIB_CACHE ?= $(abspath .gpt2lib_cache)
 JB_FLAGS := --all -W -n --keep-going --path-output book
 
 .PHONY: setup book test test-lib test-notebooks test-book test-browser lab serve clean
