@@ -36,7 +36,8 @@ def _load_all() -> None:
 def all_exercises() -> list[Exercise]:
     """Every exercise of the book, in chapter order."""
     _load_all()
-    return sorted(REGISTRY.values(), key=lambda e: (e.chapter, e.name))
+    # by chapter, then in the order the chapter module defines them (the order the chapter numbers them)
+    return sorted(REGISTRY.values(), key=lambda e: e.chapter)
 
 
 def show_progress(chapter: int | None = None) -> dict[str, bool]:
