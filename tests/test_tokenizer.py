@@ -37,22 +37,6 @@ CORPUS = {
 
 
 @pytest.fixture(scope="module")
-def gpt2() -> BPETokenizer:
-    return BPETokenizer.gpt2()
-
-
-@pytest.fixture(scope="module")
-def tiktoken_gpt2():
-    import tiktoken
-    import tiktoken.load
-
-    folder = tok_files.gpt2_files_dir()
-    ranks = tiktoken.load.data_gym_to_mergeable_bpe_ranks(str(folder / "vocab.bpe"), str(folder / "encoder.json"))
-    return tiktoken.Encoding("gpt2-offline", pat_str=GPT2_PATTERN, mergeable_ranks=ranks,
-                             special_tokens={"<|endoftext|>": 50256})
-
-
-@pytest.fixture(scope="module")
 def hf_gpt2():
     transformers = pytest.importorskip("transformers")
     folder = tok_files.gpt2_files_dir()

@@ -20,22 +20,6 @@ tricky = st.text(alphabet=st.one_of(st.characters(exclude_categories=("Cs",)), s
 
 
 @pytest.fixture(scope="module")
-def gpt2() -> BPETokenizer:
-    return BPETokenizer.gpt2()
-
-
-@pytest.fixture(scope="module")
-def tiktoken_gpt2():
-    import tiktoken
-    import tiktoken.load
-
-    folder = tok_files.gpt2_files_dir()
-    ranks = tiktoken.load.data_gym_to_mergeable_bpe_ranks(str(folder / "vocab.bpe"), str(folder / "encoder.json"))
-    return tiktoken.Encoding("gpt2-offline", pat_str=GPT2_PATTERN, mergeable_ranks=ranks,
-                             special_tokens={"<|endoftext|>": 50256})
-
-
-@pytest.fixture(scope="module")
 def small() -> BPETokenizer:
     text = "the theory of the thermal theme; 中文中文中文 数据数据; 1234 1234 don't won't " * 20
     return BPETokenizer.train(text, 290, progress=False)
