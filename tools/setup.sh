@@ -76,11 +76,13 @@ fetch_npm "mathjax@$MATHJAX_VERSION" es5 "$VENDOR/mathjax"
 # The widget manager loads its icon fonts relative to the page, as
 # <page folder>/@jupyter-widgets/html-manager/dist/<font>; every page with widgets is a chapter, so the
 # fonts go there in the built book (html_extra_path copies book/_vendor_extra into the output as it is).
-FONTS="$VENDOR_EXTRA/chapters/@jupyter-widgets/html-manager/dist"
-if [ ! -e "$VENDOR/widgets/embed-amd.js" ] || [ ! -d "$FONTS" ]; then
+# (seen as both chapters/@jupyter-widgets/ and chapters/@jupyter-widgets/html-manager/dist/).
+FONTS="$VENDOR_EXTRA/chapters/@jupyter-widgets"
+if [ ! -e "$VENDOR/widgets/embed-amd.js" ] || ! compgen -G "$FONTS/*.woff2" >/dev/null || ! compgen -G "$FONTS/html-manager/dist/*.woff2" >/dev/null; then
   fetch_npm "@jupyter-widgets/html-manager@$HTML_MANAGER_VERSION" dist "$VENDOR_TMP/html-manager-dist"
-  rm -rf "$FONTS" && mkdir -p "$FONTS" "$VENDOR/widgets"
+  rm -rf "$FONTS" && mkdir -p "$FONTS/html-manager/dist" "$VENDOR/widgets"
   cp "$VENDOR_TMP"/html-manager-dist/*.{woff,woff2,ttf,eot,svg} "$FONTS"/
+  cp "$VENDOR_TMP"/html-manager-dist/*.{woff,woff2,ttf,eot,svg} "$FONTS/html-manager/dist"/
   cp "$VENDOR_TMP/html-manager-dist/embed-amd.js" "$VENDOR/widgets/embed-amd.js"
   rm -rf "$VENDOR_TMP"
 fi
