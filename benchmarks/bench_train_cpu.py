@@ -24,11 +24,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import torch  # noqa: E402
 
 from gpt2lib.bigram import BigramModel  # noqa: E402
-from gpt2lib.evaluate import evaluate  # noqa: E402
+from gpt2lib.evaluation import evaluate  # noqa: E402
 from gpt2lib.model import GPT  # noqa: E402
 from gpt2lib.runtime import seed_everything  # noqa: E402
-from gpt2lib.train import BOOK_TRAIN, train  # noqa: E402
-from gpt2lib.train.book import book_data, book_model_config, book_tokenizer  # noqa: E402
+from gpt2lib.book import BOOK_TRAIN  # noqa: E402
+from gpt2lib.training import train  # noqa: E402
+from gpt2lib.book import book_data, book_model_config, book_tokenizer  # noqa: E402
 
 
 def main() -> None:

@@ -9,7 +9,7 @@ al. 2020) divided by a *measured* peak, the rate of a large bf16 matmul on this 
 honest than a datasheet figure the GPU may not reach under this driver and clock). The goal on an
 H200 is 50%.
 
-The run goes through the package's own loop (``gpt2lib.train.train``), so the figure is what a reader
+The run goes through the package's own loop (``gpt2lib.training.train``), so the figure is what a reader
 gets from ``python -m gpt2lib train --preset gpt2 --compile``. The data is the embedded python-docs
 corpus in GPT-2's tokenizer: small, so the model sees it many times, which is fine for measuring speed.
 """
@@ -27,11 +27,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import torch  # noqa: E402
 
 from gpt2lib.data import prepare  # noqa: E402
-from gpt2lib.evaluate import flops_per_token, mfu  # noqa: E402
+from gpt2lib.evaluation import flops_per_token, mfu  # noqa: E402
 from gpt2lib.model import GPT, GPTConfig  # noqa: E402
 from gpt2lib.runtime import autocast_dtype, seed_everything  # noqa: E402
 from gpt2lib.tokenizer import BPETokenizer  # noqa: E402
-from gpt2lib.train import TrainConfig, train  # noqa: E402
+from gpt2lib.training import TrainConfig, train  # noqa: E402
 
 
 def measured_matmul_flops(device: torch.device, dtype: torch.dtype, n: int, iters: int) -> float:

@@ -4,13 +4,17 @@ next token -> text.
 
 The public names are imported lazily, so that ``import gpt2lib`` stays fast and a chapter that only
 needs the tokenizer does not pay for torch's import time twice.
+
+The names a reader calls are functions and classes, never modules: ``from gpt2lib import generate, train``
+gives the functions. Their modules are named after the concept (``gpt2lib.generation``,
+``gpt2lib.training``, ``gpt2lib.evaluation``), so no module shadows a function of the same name.
 """
 from __future__ import annotations
 
 import importlib
 from typing import Any
 
-__version__ = "0.1.0"
+from ._version import __version__
 
 # public name -> module that defines it
 _PUBLIC = {
@@ -21,9 +25,24 @@ _PUBLIC = {
     "on_colab": "runtime",
     "cache_dir": "runtime",
     "describe_environment": "runtime",
+    "autocast": "runtime",
+    "OfflineError": "runtime",
     "BPETokenizer": "tokenizer",
     "GPT": "model",
     "GPTConfig": "model",
+    "generate": "generation",
+    "stream": "generation",
+    "train": "training",
+    "TrainConfig": "training",
+    "TrainResult": "training",
+    "save_checkpoint": "training",
+    "load_checkpoint": "training",
+    "evaluate": "evaluation",
+    "load_hf": "hf",
+    "save_hf": "hf",
+    "book_model": "book",
+    "book_tokenizer": "book",
+    "book_data": "book",
 }
 
 __all__ = ["__version__", *_PUBLIC]

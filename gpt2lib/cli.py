@@ -132,10 +132,11 @@ def _train(args: argparse.Namespace) -> int:
     from .data import load_text, prepare
     from .model import GPT, GPTConfig
     from .runtime import seed_everything
-    from .train import BOOK_MODEL, BOOK_TRAIN, TrainConfig, train
-    from .train.book import BOOK_VOCAB_SIZE, book_tokenizer
-    from .train.checkpoint import has_checkpoint, read_checkpoint_info
-    from .train.distributed import teardown
+    from .book import BOOK_MODEL, BOOK_TRAIN
+    from .training import TrainConfig, train
+    from .book import BOOK_VOCAB_SIZE, book_tokenizer
+    from .training.checkpoint import has_checkpoint, read_checkpoint_info
+    from .training.distributed import teardown
 
     out: Path = args.out
     if out.exists() and not out.is_dir():
@@ -212,7 +213,7 @@ def _sample(args: argparse.Namespace) -> int:
     import torch
 
     from .runtime import get_device
-    from .train.checkpoint import load_checkpoint
+    from .training.checkpoint import load_checkpoint
 
     model, tok, _ = load_checkpoint(args.ckpt, device=get_device(args.device))
     if tok is None:
@@ -236,9 +237,9 @@ def _sample(args: argparse.Namespace) -> int:
 
 def _eval(args: argparse.Namespace) -> int:
     from .data import prepare
-    from .evaluate import evaluate
+    from .evaluation import evaluate
     from .runtime import get_device
-    from .train.checkpoint import load_checkpoint
+    from .training.checkpoint import load_checkpoint
 
     model, tok, info = load_checkpoint(args.ckpt, device=get_device(args.device))
     if tok is None:
@@ -254,7 +255,7 @@ def _eval(args: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``python -m gpt2lib`` and of the ``gpt2lib`` script; returns the exit status."""
     args = build_parser().parse_args(argv)
-    from .train.checkpoint import CheckpointError
+    from .training.checkpoint import CheckpointError
 
     try:
         return {"train": _train, "sample": _sample, "eval": _eval}[args.command](args)

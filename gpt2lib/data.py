@@ -21,7 +21,8 @@ from typing import Any, Iterator
 import numpy as np
 import torch
 
-from .runtime import cache_dir, is_online
+from .atomic import write_bytes_atomic
+from .runtime import OfflineError, cache_dir, is_online
 
 __all__ = [
     "CORPORA", "TINY_SHAKESPEARE_URL", "TINY_SHAKESPEARE_SHA256", "load_text", "python_docs_text",
@@ -55,7 +56,7 @@ def _tiny_shakespeare_text() -> str:
     path = cache_dir("corpora") / "tiny-shakespeare.txt"
     if not path.exists():
         if not is_online():
-            raise RuntimeError("tiny-shakespeare is not cached and this machine is offline; use the embedded "
+            raise OfflineError("tiny-shakespeare is not cached and this machine is offline; use the embedded "
                                "corpus 'python-docs' or a path to a local text file")
         with urllib.request.urlopen(TINY_SHAKESPEARE_URL, timeout=60) as response:
             raw = response.read()
@@ -63,7 +64,7 @@ def _tiny_shakespeare_text() -> str:
         if digest != TINY_SHAKESPEARE_SHA256:
             raise RuntimeError(f"the downloaded tiny-shakespeare has sha256 {digest}, expected "
                                f"{TINY_SHAKESPEARE_SHA256}; the file changed upstream or the download was cut")
-        _atomic_write_bytes(path, raw)
+        write_bytes_atomic(path, raw)
     raw = path.read_bytes()
     if hashlib.sha256(raw).hexdigest() != TINY_SHAKESPEARE_SHA256:
         raise RuntimeError(f"{path} is corrupt (sha256 mismatch); delete it and run again to download it afresh")
@@ -126,21 +127,6 @@ def split_text(text: str, val_fraction: float = 0.1) -> tuple[str, str]:
 
 
 # ------------------------------------------------------------------------------------- token arrays
-def _atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write to a temporary file beside ``path``, then rename it: a reader never sees half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def _encode(tokenizer: Any, text: str) -> np.ndarray:
     # Special-token text inside a corpus (e.g. a document quoting "<|endoftext|>") is ordinary text.
     try:
@@ -222,10 +208,10 @@ def prepare(corpus: str | os.PathLike, tokenizer: Any, *, val_fraction: float = 
             "vocab_size": int(tokenizer.vocab_size)}
     if folder is None:
         return TokenData(name, train, val, meta["train_bytes"], meta["val_bytes"], meta["vocab_size"])
-    _atomic_write_bytes(folder / "train.bin", train.tobytes())
-    _atomic_write_bytes(folder / "val.bin", val.tobytes())
+    write_bytes_atomic(folder / "train.bin", train.tobytes())
+    write_bytes_atomic(folder / "val.bin", val.tobytes())
     # meta.json last: its presence is what says the arrays are complete.
-    _atomic_write_bytes(folder / "meta.json", json.dumps(meta, indent=1).encode())
+    write_bytes_atomic(folder / "meta.json", json.dumps(meta, indent=1).encode())
     return prepare(corpus, tokenizer, val_fraction=val_fraction, cache=True)
 
 

@@ -24,7 +24,7 @@ import torch
 from torch import Tensor
 
 from .model import GPT, GPTConfig
-from .runtime import is_online
+from .runtime import OfflineError, is_online
 
 __all__ = ["load_hf", "save_hf", "config_from_hf", "config_to_hf", "hf_to_ours", "ours_to_hf"]
 
@@ -153,7 +153,7 @@ def _resolve(path_or_name: str | Path) -> Path:
         raise ValueError(f"{path} is a file; pass the directory that holds config.json and the weights")
     name = str(path_or_name)
     if not is_online():
-        raise ValueError(f"no directory {name!r} here, and we are offline so the hub cannot be asked; pass "
+        raise OfflineError(f"no directory {name!r} here, and we are offline so the hub cannot be asked; pass "
                          f"a directory written by save_pretrained (or model.to_hf), or go online")
     from huggingface_hub import snapshot_download
 

@@ -13,7 +13,7 @@ the last expression of a cell).
 
 This module imports nothing heavy (no torch, no other gpt2lib module): the data comes in as tensors,
 arrays or lists, and :func:`filter_probs` repeats the JavaScript's arithmetic in plain Python so the
-tests can check the two against ``gpt2lib.generate``.
+tests can check the two against ``gpt2lib.generation``.
 """
 from __future__ import annotations
 
@@ -110,7 +110,7 @@ def _depth(x: Any) -> int:
 def filter_probs(logits: Sequence[float], temperature: float = 1.0, top_k: int = 0,
                  top_p: float = 1.0) -> list[float]:
     """Temperature, then top-k (0 = off), then top-p (1 = off), then renormalise: the explorer's
-    arithmetic in plain Python, with ``gpt2lib.generate``'s rules (ties with the k-th kept; the most
+    arithmetic in plain Python, with ``gpt2lib.generation``'s rules (ties with the k-th kept; the most
     likely token always kept; a token is kept while the mass ranked above it is below p)."""
     if not temperature > 0:
         raise ValueError(f"temperature must be > 0, got {temperature!r}")

@@ -242,8 +242,8 @@ class GPT(nn.Module):
                  top_p: float | None = None, eos_token_id: int | None = None, use_cache: bool = True,
                  generator: torch.Generator | None = None, do_sample: bool = True,
                  callback: Callable[[Tensor], None] | None = None) -> Tensor:
-        """Continue ``idx`` by ``max_new_tokens`` tokens; see :func:`gpt2lib.generate.generate`."""
-        from .generate import generate
+        """Continue ``idx`` by ``max_new_tokens`` tokens; see :func:`gpt2lib.generation.generate`."""
+        from .generation import generate
 
         return generate(self, idx, max_new_tokens, temperature=temperature, top_k=top_k, top_p=top_p,
                         eos_token_id=eos_token_id, use_cache=use_cache, generator=generator,

@@ -17,6 +17,7 @@ import torch
 DEVICE_ENV = "GPT2LIB_DEVICE"
 CACHE_ENV = "GPT2LIB_CACHE"
 OFFLINE_ENV = "GPT2LIB_OFFLINE"
+ECOSYSTEM_OFFLINE_ENVS = ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")
 
 _VALID_DEVICES = ("cuda", "mps", "cpu")
 
@@ -94,6 +95,10 @@ def autocast(device: torch.device | str) -> Iterator[None]:
             yield
 
 
+class OfflineError(RuntimeError):
+    """Something had to be fetched from the network, and this machine is offline (or told to be)."""
+
+
 def on_colab() -> bool:
     """True inside Google Colab."""
     return "google.colab" in sys.modules or "COLAB_RELEASE_TAG" in os.environ
@@ -103,9 +108,11 @@ def is_online(host: str = "huggingface.co", port: int = 443, timeout: float = 1.
     """Whether ``host`` answers within ``timeout`` seconds.
 
     Set ``GPT2LIB_OFFLINE=1`` to force the offline path (the tests and the book build do), so that
-    nothing at build or test time ever tries the network.
+    nothing at build or test time ever tries the network. Hugging Face's own switches
+    (``HF_HUB_OFFLINE``, ``TRANSFORMERS_OFFLINE``) are honoured too.
     """
-    if os.environ.get(OFFLINE_ENV, "").strip() not in ("", "0"):
+    if any(os.environ.get(name, "").strip().lower() not in ("", "0", "false", "no")
+           for name in (OFFLINE_ENV, *ECOSYSTEM_OFFLINE_ENVS)):
         return False
     try:
         with socket.create_connection((host, port), timeout=timeout):
@@ -129,11 +136,11 @@ def describe_environment() -> str:
     """One line per fact a reader needs when comparing numbers: device and the versions that matter."""
     from importlib import metadata
 
-    import gpt2lib
+    from ._version import __version__
 
     device = get_device()
     lines = [f"device: {device}" + (f" ({torch.cuda.get_device_name(device)})" if device.type == "cuda" else "")]
-    versions = [f"python {sys.version.split()[0]}", f"torch {torch.__version__}", f"gpt2lib {gpt2lib.__version__}"]
+    versions = [f"python {sys.version.split()[0]}", f"torch {torch.__version__}", f"gpt2lib {__version__}"]
     for name in ("transformers", "tiktoken"):
         try:
             versions.append(f"{name} {metadata.version(name)}")

@@ -22,7 +22,7 @@ STEPS = 6
 def _run(out: Path | None = None) -> dict[int, float]:
     from gpt2lib.data import TokenData
     from gpt2lib.model import GPT, GPTConfig
-    from gpt2lib.train import TrainConfig, train
+    from gpt2lib.training import TrainConfig, train
 
     ids = np.frombuffer(TEXT.encode(), dtype=np.uint8).astype(np.uint16)
     cut = int(len(ids) * 0.9)
@@ -54,7 +54,7 @@ def test_two_processes_equal_one(tmp_path):
 
 
 if __name__ == "__main__":  # the worker, started by torchrun
-    from gpt2lib.train.distributed import setup, teardown
+    from gpt2lib.training.distributed import setup, teardown
 
     info = setup("cpu")
     assert info.world_size == 2, "run under torchrun --nproc_per_node=2"

@@ -1,4 +1,4 @@
-"""gpt2lib.evaluate: losses, bits per byte, the bigram baseline, FLOP and memory arithmetic."""
+"""gpt2lib.evaluation: losses, bits per byte, the bigram baseline, FLOP and memory arithmetic."""
 from __future__ import annotations
 
 import math
@@ -10,7 +10,7 @@ import torch.nn.functional as F
 
 from gpt2lib.bigram import BigramModel
 from gpt2lib.data import TokenData
-from gpt2lib.evaluate import (bigram_bits_per_byte, bits_per_byte, evaluate, evaluate_loss, flops_per_token,
+from gpt2lib.evaluation import (bigram_bits_per_byte, bits_per_byte, evaluate, evaluate_loss, flops_per_token,
                               gpu_hours, inference_memory_bytes, kv_cache_bytes, mfu, perplexity,
                               training_flops, training_memory_bytes)
 from gpt2lib.model import GPT, GPTConfig

@@ -1,4 +1,4 @@
-"""gpt2lib.generate: the filters, the sampling loop with and without cache, eos, streaming, errors."""
+"""gpt2lib.generation: the filters, the sampling loop with and without cache, eos, streaming, errors."""
 from __future__ import annotations
 
 import math
@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from gpt2lib import GPT, GPTConfig
-from gpt2lib.generate import (apply_temperature, filter_logits, generate, sample_next, stream, top_k_filter,
+from gpt2lib.generation import (apply_temperature, filter_logits, generate, sample_next, stream, top_k_filter,
                               top_p_filter)
 
 INF = float("-inf")

@@ -13,7 +13,7 @@ pytest.importorskip("transformers")
 from transformers import GPT2Config, GPT2LMHeadModel  # noqa: E402
 from transformers.utils import logging as hf_logging  # noqa: E402
 
-from gpt2lib import GPT, GPTConfig  # noqa: E402
+from gpt2lib import GPT, GPTConfig, OfflineError  # noqa: E402
 from gpt2lib.hf import config_from_hf, load_hf  # noqa: E402
 
 hf_logging.set_verbosity_error()
@@ -148,7 +148,7 @@ def test_directory_without_a_model(tmp_path):
 
 
 def test_a_hub_name_offline_says_what_to_do():
-    with pytest.raises(ValueError, match="offline.*save_pretrained"):
+    with pytest.raises(OfflineError, match="offline.*save_pretrained"):
         GPT.from_hf("openai-community/gpt2-this-does-not-exist")
 
 

@@ -1,4 +1,4 @@
-"""Kernel-free figures: the data they embed, the arithmetic they share with gpt2lib.generate, bad input.
+"""Kernel-free figures: the data they embed, the arithmetic they share with gpt2lib.generation, bad input.
 
 The browser side (the controls redraw the figure in the built book) is tests/test_browser_interactive.py.
 """
@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from gpt2lib import interactive
-from gpt2lib.generate import filter_logits
+from gpt2lib.generation import filter_logits
 
 
 def _data(markup: str) -> dict:

@@ -82,6 +82,6 @@ def test_show_tokens_marks_every_boundary_and_escapes():
 
 def test_importing_plots_pulls_in_no_heavy_module():
     code = ("import sys, gpt2lib.plots; heavy = [m for m in ('torch', 'matplotlib', 'gpt2lib.model', "
-            "'gpt2lib.train') if m in sys.modules]; print(heavy)")
+            "'gpt2lib.training') if m in sys.modules]; print(heavy)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"

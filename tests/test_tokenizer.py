@@ -12,6 +12,7 @@ from gpt2lib.tokenizer import BPETokenizer, GPT2_PATTERN, bytes_to_unicode
 from gpt2lib.tokenizer import files as tok_files
 from gpt2lib.tokenizer.bytes_map import BYTE_ORDER, split
 from gpt2lib.tokenizer.training import count_words, train_merges, train_merges_naive
+from gpt2lib.runtime import OfflineError
 
 # A few sentences of the source article (section 3), as a Chinese specimen.
 ARTICLE_ZH = ("GPT-2的核心算法原理是使用Transformer架构来处理自然语言数据。在训练过程中，GPT-2使用了一种称为"
@@ -283,7 +284,7 @@ def test_corrupt_and_mismatched_files(trained, gpt2, tmp_path):
     (tmp_path / "other.json").write_text('{"model": "x"}', "utf-8")
     with pytest.raises(ValueError, match="not a gpt2lib tokenizer"):
         BPETokenizer.load(tmp_path / "other.json")
-    with pytest.raises(FileNotFoundError, match="offline|folder"):
+    with pytest.raises(OfflineError, match="offline|folder"):
         BPETokenizer.from_pretrained("someone/unknown-model")
 
 

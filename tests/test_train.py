@@ -1,4 +1,4 @@
-"""gpt2lib.train: schedule, optimizer groups, the loop, checkpoints, exact resume, the book's model."""
+"""gpt2lib.training: schedule, optimizer groups, the loop, checkpoints, exact resume, the book's model."""
 from __future__ import annotations
 
 import hashlib
@@ -9,12 +9,12 @@ import numpy as np
 import pytest
 import torch
 
-import gpt2lib.train.book as book
+import gpt2lib.book as book
 from gpt2lib.data import TokenData
 from gpt2lib.model import GPT, GPTConfig
-from gpt2lib.train import (CheckpointError, TrainConfig, load_checkpoint, lr_at, param_groups, save_checkpoint,
+from gpt2lib.training import (CheckpointError, TrainConfig, load_checkpoint, lr_at, param_groups, save_checkpoint,
                            train)
-from gpt2lib.train import checkpoint as ckpt_mod
+from gpt2lib.training import checkpoint as ckpt_mod
 
 TEXT = "".join(f"def f{i}(x):\n    return x * {i % 10} + {i % 3}\n\n" for i in range(600))
 
@@ -180,7 +180,7 @@ def test_book_model_trains_once_then_loads(monkeypatch, capsys):
     model, tok = book.book_model(progress=False)
     assert "trained now" in capsys.readouterr().out
     again, tok2 = book.book_model(progress=False)
-    assert "loaded from cache" in capsys.readouterr().out
+    assert "loaded from the cache" in capsys.readouterr().out
     assert tok2.encode("def f(x):") == tok.encode("def f(x):")
     x = torch.tensor([tok.encode("def f(x):\n    return x")])
     torch.testing.assert_close(again(x)[0], model(x)[0], rtol=0, atol=0)

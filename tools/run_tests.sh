@@ -11,7 +11,7 @@ t0=$(date +%s)
 section() { printf '\n===== %s (%s s elapsed)\n' "$1" "$(( $(date +%s) - t0 ))"; }
 
 section "the book's small model (trained once, then cached; chapters 4 to 9 load it)"
-$PY -c "from gpt2lib.train import book_model; book_model()" || failed+=("book model")
+$PY -c "from gpt2lib.book import book_model; book_model()" || failed+=("book model")
 
 section "gpt2lib tests and every chapter under nbval"
 $PY -m pytest tests chapters -m "not browser" --nbval-lax --nbval-sanitize-with tests/nbval_sanitize.cfg \

@@ -7,12 +7,13 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
+
 import time
 from pathlib import Path
 
-PROGRESS_ENV = "GPT2LIB_PROGRESS"
+from ..atomic import write_text_atomic
 
+PROGRESS_ENV = "GPT2LIB_PROGRESS"
 
 def progress_file() -> Path:
     if os.environ.get(PROGRESS_ENV):
@@ -20,7 +21,6 @@ def progress_file() -> Path:
     from gpt2lib.runtime import cache_dir
 
     return cache_dir() / "progress.json"
-
 
 def load() -> dict[str, dict]:
     path = progress_file()
@@ -33,7 +33,6 @@ def load() -> dict[str, dict]:
         return {}
     return data if isinstance(data, dict) else {}
 
-
 def record(name: str, passed: bool) -> None:
     """Remember the latest attempt; a pass is never forgotten by a later failed attempt."""
     data = load()
@@ -44,13 +43,9 @@ def record(name: str, passed: bool) -> None:
     data[name] = entry
     path = progress_file()
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile("w", dir=path.parent, delete=False, suffix=".tmp", encoding="utf-8") as f:
-            json.dump(data, f, indent=1, sort_keys=True)
-        os.replace(f.name, path)
+        write_text_atomic(path, json.dumps(data, indent=1, sort_keys=True))
     except OSError:
         pass  # a read-only home must not break the exercise itself
-
 
 def reset() -> None:
     """Forget every recorded attempt."""

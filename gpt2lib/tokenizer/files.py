@@ -14,6 +14,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ..atomic import write_text_atomic
 from .bytes_map import GPT2_PATTERN, bytes_to_str, str_to_bytes
 
 if TYPE_CHECKING:
@@ -123,10 +124,10 @@ def from_pretrained(cls, dir_or_name) -> "BPETokenizer":
     name = str(dir_or_name)
     if name in ("gpt2", "openai-community/gpt2"):
         return load_gpt2(cls)
-    from ..runtime import is_online
+    from ..runtime import OfflineError, is_online
 
     if not is_online():
-        raise FileNotFoundError(f"{name!r} is neither a local folder nor 'gpt2', and this machine is offline: "
+        raise OfflineError(f"{name!r} is neither a local folder nor 'gpt2', and this machine is offline: "
                                 "pass a folder with vocab.json + merges.txt, or BPETokenizer.gpt2()")
     from huggingface_hub import hf_hub_download
 
@@ -143,9 +144,7 @@ def save(tok: "BPETokenizer", path) -> None:
     data = {"format": FORMAT, "version": FORMAT_VERSION, "name": tok.name, "pattern": tok.pattern,
             "special_tokens": list(tok.special_tokens),
             "merges": [f"{bytes_to_str(a)} {bytes_to_str(b)}" for a, b in tok.merges]}
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(data, ensure_ascii=False, indent=0), encoding="utf-8")
-    tmp.replace(path)  # atomic: a crash never leaves half a file behind
+    write_text_atomic(path, json.dumps(data, ensure_ascii=False, indent=0))
 
 
 def load(cls, path) -> "BPETokenizer":

@@ -23,7 +23,7 @@ import torch
 from torch import nn
 
 from ..data import TokenData, get_batch
-from ..evaluate import evaluate_loss
+from ..evaluation import evaluate_loss
 from ..runtime import autocast
 from . import distributed
 from .checkpoint import CheckpointError, has_checkpoint, load_training_state, save_checkpoint

@@ -15,13 +15,15 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import tempfile
+
 from pathlib import Path
 from typing import Any
 
 import torch
 from safetensors.torch import load_file, load_model, save_file, save_model
 from torch import nn
+
+from ..atomic import write_atomic
 
 __all__ = ["FORMAT", "CheckpointError", "save_checkpoint", "read_checkpoint_info", "load_checkpoint",
            "has_checkpoint", "load_training_state"]
@@ -30,28 +32,11 @@ FORMAT = "gpt2lib-checkpoint"
 VERSION = 1
 INFO = "checkpoint.json"
 
-
 class CheckpointError(ValueError):
     """A checkpoint folder that cannot be used as asked (missing, corrupt, or of another shape)."""
 
-
-def _atomic(path: Path, write) -> None:
-    """Call ``write(tmp_path)``, then rename the temporary file to ``path`` (atomic on one filesystem)."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        write(tmp)
-        with open(tmp, "rb") as f:
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def has_checkpoint(folder: str | os.PathLike) -> bool:
     return (Path(folder) / INFO).is_file()
-
 
 def read_checkpoint_info(folder: str | os.PathLike) -> dict[str, Any]:
     """The parsed ``checkpoint.json`` of ``folder``, checked for format and for the files it names."""
@@ -73,7 +58,6 @@ def read_checkpoint_info(folder: str | os.PathLike) -> dict[str, Any]:
             raise CheckpointError(f"{folder / info[key]} named by {INFO} is missing; the checkpoint is incomplete")
     return info
 
-
 def _optimizer_tensors(optimizer: torch.optim.Optimizer) -> tuple[dict[str, torch.Tensor], list[dict]]:
     sd = optimizer.state_dict()
     tensors = {}
@@ -83,7 +67,6 @@ def _optimizer_tensors(optimizer: torch.optim.Optimizer) -> tuple[dict[str, torc
             tensors[f"state.{idx}.{key}"] = t.detach().cpu().contiguous()
     groups = [{k: (list(v) if isinstance(v, tuple) else v) for k, v in g.items()} for g in sd["param_groups"]]
     return tensors, groups
-
 
 def save_checkpoint(folder: str | os.PathLike, *, model: nn.Module, optimizer: torch.optim.Optimizer | None,
                     step: int, train_config: Any = None, rng: dict[str, torch.Tensor] | None = None,
@@ -97,20 +80,20 @@ def save_checkpoint(folder: str | os.PathLike, *, model: nn.Module, optimizer: t
     previous = json.loads((folder / INFO).read_text()) if (folder / INFO).is_file() else None
     weights, optim = f"model-{step:07d}.safetensors", f"optim-{step:07d}.safetensors"
     # save_model stores a tied weight once (the head shares the embedding) and restores the tie on load.
-    _atomic(folder / weights, lambda tmp: save_model(raw, tmp, metadata={"format": FORMAT}))
+    write_atomic(folder / weights, lambda tmp: save_model(raw, tmp, metadata={"format": FORMAT}))
     tensors, groups = _optimizer_tensors(optimizer) if optimizer is not None else ({}, [])
     for name, t in (rng or {}).items():
         tensors[f"rng.{name}"] = t.detach().cpu().contiguous()
-    _atomic(folder / optim, lambda tmp: save_file(tensors, tmp, metadata={"format": FORMAT}))
+    write_atomic(folder / optim, lambda tmp: save_file(tensors, tmp, metadata={"format": FORMAT}))
     if tokenizer is not None and not (folder / "tokenizer.json").is_file():
-        _atomic(folder / "tokenizer.json", lambda tmp: tokenizer.save(tmp))
+        write_atomic(folder / "tokenizer.json", lambda tmp: tokenizer.save(tmp))
     tc = dataclasses.asdict(train_config) if dataclasses.is_dataclass(train_config) else train_config
     info = {"format": FORMAT, "version": VERSION, "step": int(step),
             "model_config": dataclasses.asdict(raw.config), "train_config": tc,
             "weights": weights, "optimizer": optim, "param_groups": groups,
             "tokenizer": "tokenizer.json" if (folder / "tokenizer.json").is_file() else None,
             **(extra or {})}
-    _atomic(folder / INFO, lambda tmp: Path(tmp).write_text(json.dumps(info, indent=1), encoding="utf-8"))
+    write_atomic(folder / INFO, lambda tmp: Path(tmp).write_text(json.dumps(info, indent=1), encoding="utf-8"))
     # Only now is the new checkpoint the folder's checkpoint; the old files may go.
     if previous is not None:
         for key in ("weights", "optimizer"):
@@ -118,7 +101,6 @@ def save_checkpoint(folder: str | os.PathLike, *, model: nn.Module, optimizer: t
             if old and old not in (weights, optim):
                 (folder / old).unlink(missing_ok=True)
     return folder / INFO
-
 
 def load_checkpoint(folder: str | os.PathLike, *, device: torch.device | str = "cpu"):
     """``(model, tokenizer, info)`` from a checkpoint folder: a :class:`~gpt2lib.model.GPT` with the
@@ -138,7 +120,6 @@ def load_checkpoint(folder: str | os.PathLike, *, device: torch.device | str = "
 
         tokenizer = BPETokenizer.load(folder / info["tokenizer"])
     return model.to(device).eval(), tokenizer, info
-
 
 def load_training_state(folder: str | os.PathLike, model: nn.Module,
                         optimizer: torch.optim.Optimizer) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:

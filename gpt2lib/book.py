@@ -22,19 +22,20 @@ import tempfile
 from pathlib import Path
 from typing import Any, Iterator
 
-from ..data import TokenData, load_text, prepare, split_text
-from ..evaluate import evaluate
-from ..runtime import cache_dir, seed_everything
-from .checkpoint import has_checkpoint, load_checkpoint
-from .loop import TrainConfig, train
+from .data import TokenData, load_text, prepare, split_text
+from .evaluation import evaluate
+from .model import PRESETS, GPTConfig
+from .runtime import cache_dir, seed_everything
+from .training.checkpoint import has_checkpoint, load_checkpoint, read_checkpoint_info
+from .training.loop import TrainConfig, train
 
 __all__ = ["BOOK_CORPUS", "BOOK_VOCAB_SIZE", "BOOK_MODEL", "BOOK_TRAIN", "book_tokenizer", "book_data",
-           "book_model", "book_model_config"]
+           "book_model", "book_model_info", "book_model_config"]
 
 BOOK_CORPUS = "python-docs"
 BOOK_VOCAB_SIZE = 2048
-# The shape of the book's model (vocab_size comes from the tokenizer): GPTConfig.preset("small", ...).
-BOOK_MODEL: dict[str, Any] = dict(n_layer=4, n_head=4, n_embd=128, block_size=128, dropout=0.0)
+# The shape of the book's model is the "small" preset (vocab_size comes from the tokenizer).
+BOOK_MODEL: dict[str, Any] = dict(PRESETS["small"], dropout=0.0)
 BOOK_TRAIN = TrainConfig(max_steps=600, batch_size=16, lr=3e-3, min_lr=3e-4, warmup_steps=30,
                          weight_decay=0.1, grad_clip=1.0, eval_interval=100, log_interval=10, seed=1337,
                          device="cpu")
@@ -46,7 +47,7 @@ def _key(*parts: Any) -> str:
 
 def book_tokenizer(corpus: str = BOOK_CORPUS, vocab_size: int = BOOK_VOCAB_SIZE, *, progress: bool = False):
     """The book's BPE tokenizer, trained on ``corpus``'s training split (cached after the first call)."""
-    from ..tokenizer import BPETokenizer
+    from .tokenizer import BPETokenizer
 
     train_text, _ = split_text(load_text(corpus))
     folder = cache_dir("book-model", "tokenizers")
@@ -63,28 +64,38 @@ def book_data(tokenizer: Any = None, corpus: str = BOOK_CORPUS) -> TokenData:
     return prepare(corpus, tokenizer if tokenizer is not None else book_tokenizer(corpus))
 
 
-def book_model_config(vocab_size: int):
-    from ..model import GPTConfig
-
+def book_model_config(vocab_size: int) -> GPTConfig:
     return GPTConfig(vocab_size=vocab_size, **BOOK_MODEL)
 
 
-def book_model(progress: bool = True, *, return_info: bool = False):
+def book_model(progress: bool = True):
     """``(model, tokenizer)``: the book's trained default model (eval mode, CPU) and its tokenizer.
 
     Loaded from the cache when an earlier call trained it; otherwise trained now (about a minute on
     two CPU cores, seeded) and cached atomically: trained into a temporary folder that is renamed into
     place only when complete, so an interrupted run never leaves a half-written model to load.
-    With ``return_info=True`` the checkpoint's ``checkpoint.json`` (with the run's final metrics) is
-    returned as a third item.
+    Its measured metrics (validation loss, bits per byte against the bigram's) are printed either way and
+    returned by :func:`book_model_info`.
     """
     tok = book_tokenizer(progress=progress)
-    corpus_text = load_text(BOOK_CORPUS)
-    key = _key(corpus_text, BOOK_VOCAB_SIZE, BOOK_MODEL, dataclasses.asdict(BOOK_TRAIN))
-    root = cache_dir("book-model")
-    final = root / f"{BOOK_CORPUS}-{key}"
+    final, root = _book_folder()
     with _exclusive(root / f"{final.name}.lock"):
-        return _load_or_train(final, root, tok, progress, return_info)
+        return _load_or_train(final, root, tok, progress)
+
+
+def book_model_info(progress: bool = True) -> dict[str, Any]:
+    """The book model's ``checkpoint.json``: its configs, step and, under ``"final"``, the metrics measured
+    when it was trained (``val_loss``, ``perplexity``, ``bits_per_byte``, ``bigram_bits_per_byte``, ...)."""
+    final, _ = _book_folder()
+    if not has_checkpoint(final):
+        book_model(progress=progress)
+    return read_checkpoint_info(final)
+
+
+def _book_folder() -> tuple[Path, Path]:
+    key = _key(load_text(BOOK_CORPUS), BOOK_VOCAB_SIZE, BOOK_MODEL, dataclasses.asdict(BOOK_TRAIN))
+    root = cache_dir("book-model")
+    return root / f"{BOOK_CORPUS}-{key}", root
 
 
 @contextlib.contextmanager
@@ -108,14 +119,19 @@ def _exclusive(lock_path: Path) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def _load_or_train(final: Path, root: Path, tok: Any, progress: bool, return_info: bool):
-    from ..model import GPT
+def _summary(metrics: dict[str, Any]) -> str:
+    return (f"val loss {metrics.get('val_loss', float('nan')):.3f}, "
+            f"{metrics.get('bits_per_byte', float('nan')):.3f} bits per byte "
+            f"(byte bigram {metrics.get('bigram_bits_per_byte', float('nan')):.3f})")
+
+
+def _load_or_train(final: Path, root: Path, tok: Any, progress: bool):
+    from .model import GPT
 
     if has_checkpoint(final):
         model, saved_tok, info = load_checkpoint(final)
-        print(f"book model: loaded from cache ({final}), step {info['step']}, "
-              f"val loss {info.get('final', {}).get('val_loss', float('nan')):.3f}")
-        return (model, saved_tok or tok, info) if return_info else (model, saved_tok or tok)
+        print(f"book model: loaded from the cache, step {info['step']}, {_summary(info.get('final', {}))}")
+        return model, saved_tok or tok
 
     data = book_data(tok)
     seed_everything(BOOK_TRAIN.seed)
@@ -138,7 +154,6 @@ def _load_or_train(final: Path, root: Path, tok: Any, progress: bool, return_inf
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
     print(f"book model: trained now in {result.seconds:.0f} s ({result.tokens_per_s:,.0f} tokens/s), "
-          f"val loss {final_metrics['val_loss']:.3f}, {final_metrics['bits_per_byte']:.3f} bits per byte "
-          f"(bigram {final_metrics['bigram_bits_per_byte']:.3f}); cached in {final}")
-    model, saved_tok, info = load_checkpoint(final)
-    return (model, saved_tok or tok, info) if return_info else (model, saved_tok or tok)
+          f"{_summary(final_metrics)}; cached")
+    model, saved_tok, _ = load_checkpoint(final)
+    return model, saved_tok or tok

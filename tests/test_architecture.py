@@ -1,0 +1,118 @@
+"""The package's map in CONTRIBUTING.md is the truth: every import inside gpt2lib must be an arrow it
+allows. Imports inside functions count too; the only back-edges allowed are the documented façades."""
+from __future__ import annotations
+
+import ast
+import re
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+PACKAGE = ROOT / "gpt2lib"
+# Back-edges allowed inside a function body only (never at module load): the model's façades.
+LAZY_FACADES = {("model", "generation"), ("model", "hf")}
+
+
+def read_map() -> dict[str, set[str]]:
+    text = (ROOT / "CONTRIBUTING.md").read_text("utf-8")
+    block = text.split("## The package's map", 1)[1].split("```text", 1)[1].split("```", 1)[0]
+    allowed: dict[str, set[str]] = {}
+    for line in block.splitlines():
+        m = re.match(r"^(\w+)\s+->\s+(.*?)(?:\s{2,}.*)?$", line)
+        if not m:
+            continue
+        targets = m.group(2).strip()
+        allowed[m.group(1)] = set() if targets.startswith("(nothing)") else {t.strip() for t in targets.split(",")}
+    return allowed
+
+
+def top_module(path: Path) -> str:
+    rel = path.relative_to(PACKAGE).with_suffix("")
+    return rel.parts[0]
+
+
+def imports(path: Path, package_root: Path = PACKAGE) -> list[tuple[str, bool, int]]:
+    """(top-level gpt2lib module imported, whether inside a function, line) for each import in ``path``."""
+    rel = path.relative_to(package_root).with_suffix("").parts
+    package = list(rel[:-1])  # the package that holds this module
+    tree = ast.parse(path.read_text("utf-8"))
+    out = []
+
+    def visit(node: ast.AST, in_function: bool) -> None:
+        for child in ast.iter_child_nodes(node):
+            lazy = in_function or isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef))
+            if isinstance(child, ast.ImportFrom):
+                if child.level:
+                    base = package[: len(package) - (child.level - 1)]
+                    parts = base + (child.module.split(".") if child.module else [])
+                    names = [parts] if child.module else [parts + [a.name] for a in child.names]
+                elif child.module and child.module.split(".")[0] == "gpt2lib":
+                    names = [child.module.split(".")[1:]]
+                else:
+                    names = []
+                for parts in names:
+                    out.append((parts[0] if parts else "__init__", in_function, child.lineno))
+            elif isinstance(child, ast.Import):
+                for alias in child.names:
+                    parts = alias.name.split(".")
+                    if parts[0] == "gpt2lib":
+                        out.append((parts[1] if len(parts) > 1 else "__init__", in_function, child.lineno))
+            visit(child, lazy)
+
+    visit(tree, False)
+    return out
+
+
+def test_every_module_is_on_the_map():
+    allowed = read_map()
+    modules = {top_module(p) for p in PACKAGE.rglob("*.py")} - {"__init__"}
+    assert modules - set(allowed) == set(), "modules missing from the map in CONTRIBUTING.md"
+    assert set(allowed) - modules == set(), "the map names modules that do not exist"
+
+
+def test_every_import_is_an_allowed_arrow():
+    allowed = read_map()
+    bad = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        src = top_module(path)
+        if src == "__init__":
+            continue  # the root re-exports the public names lazily
+        for target, lazy, line in imports(path):
+            if target == src:
+                continue
+            if target in allowed[src] or (lazy and (src, target) in LAZY_FACADES):
+                continue
+            bad.append(f"{path.relative_to(ROOT)}:{line}: {src} -> {target}" + (" (inside a function)" if lazy else ""))
+    assert not bad, "imports the map does not allow:\n" + "\n".join(bad)
+
+
+def test_the_checker_sees_lazy_and_relative_imports(tmp_path):
+    """The parser is not vacuous: it finds a back-edge hidden in a function and a relative one."""
+    assert any(t == "_version" and lazy for t, lazy, _ in imports(PACKAGE / "runtime.py"))
+    src = "def f():\n    from .model import GPT\nfrom ..tokenizer import x\n"
+    pkg = tmp_path / "gpt2lib" / "sub"
+    pkg.mkdir(parents=True)
+    (pkg / "mod.py").write_text(src)
+    assert imports(pkg / "mod.py", tmp_path / "gpt2lib") == [("sub", True, 2), ("tokenizer", False, 3)]
+
+
+def test_public_names_are_functions_not_modules():
+    import gpt2lib
+    import gpt2lib.generation  # noqa: F401  (a loaded submodule must not shadow the function)
+    import gpt2lib.training  # noqa: F401
+
+    from gpt2lib import evaluate, generate, train
+
+    for fn in (generate, train, evaluate):
+        assert callable(fn), fn
+    for name in gpt2lib.__all__:
+        assert getattr(gpt2lib, name) is not None, name
+
+
+@pytest.mark.parametrize("name", ["generate", "train", "evaluate", "TrainConfig", "load_hf", "autocast",
+                                  "book_model", "OfflineError"])
+def test_reader_names_exported(name):
+    import gpt2lib
+
+    assert name in gpt2lib.__all__
