@@ -130,7 +130,7 @@ def test_sampling_explorer_redraws_for_every_control(page):
     _set(page, f"{css} .gpt2-top_p", 0.5)
     assert kept() < all_kept, "top-p = 0.5 should drop tokens"
     # the page's arithmetic agrees with the Python twin of gpt2lib.generation's filters, on the page's own data
-    expected = filter_probs(_page_data(page, fig)["contexts"][0]["logits"], 0.3, 0, 0.5)
+    expected = filter_probs(_page_data(page, fig)["contexts"][0]["logits"], 0.3, None, 0.5)
     assert kept() == sum(p > 0 for p in expected), (kept(), sum(p > 0 for p in expected))
     shown = [float(p) for _, p in _bars(fig)]
     assert all(abs(a - b) < 1e-5 for a, b in zip(shown, expected)), (shown[:5], expected[:5])

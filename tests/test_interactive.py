@@ -26,7 +26,8 @@ def _data(markup: str) -> dict:
     (1.0, 0, 1.0), (0.7, 5, 1.0), (1.5, 0, 0.8), (0.4, 12, 0.5), (2.0, 1, 1.0), (1.0, 0, 0.01)])
 def test_filter_probs_agrees_with_generate(temperature, top_k, top_p):
     logits = torch.randn(200, generator=torch.Generator().manual_seed(0)) * 3
-    ours = torch.tensor(interactive.filter_probs(logits.tolist(), temperature, top_k, top_p), dtype=torch.float64)
+    ours = torch.tensor(interactive.filter_probs(logits.tolist(), temperature, top_k or None,
+                                                 top_p if top_p < 1 else None), dtype=torch.float64)
     theirs = torch.softmax(filter_logits(logits.double(), temperature, top_k or None,
                                          top_p if top_p < 1 else None), dim=-1)
     torch.testing.assert_close(ours, theirs, atol=1e-9, rtol=0)
