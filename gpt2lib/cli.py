@@ -6,17 +6,22 @@
     python -m gpt2lib sample --ckpt runs/docs --prompt "The if statement" --max-new-tokens 80 --seed 1
     python -m gpt2lib eval --ckpt runs/docs
 
-Every error a user can cause (a bad value, a missing corpus, an output folder holding another run)
-is reported in one line before anything is written, with exit status 2.
+Exit statuses follow one rule. 2: the user's input or environment is at fault (a bad value, a missing
+corpus, an output folder holding another run, a damaged checkpoint, a device this machine lacks, a
+full disk); one line says what to do, and a saved checkpoint is never lost. 1: a bug in gpt2lib; its
+traceback is shown, since hiding it would hide the bug. Only the errors gpt2lib raises on purpose
+(its own exception classes, and the ``ValueError`` of its own input checks) count as the user's.
 """
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import errno
 import json
+import os
 import sys
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Sequence
 
 __all__ = ["main", "build_parser"]
 
@@ -50,6 +55,16 @@ def _positive_float(text: str) -> float:
     return value
 
 
+def _seed(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+    if not 0 <= value < 2**64:
+        raise argparse.ArgumentTypeError(f"expected an integer in [0, 2**64 - 1] (torch keeps 64 bits), got {value}")
+    return value
+
+
 def _unit_interval(text: str) -> float:
     value = _positive_float(text)
     if value > 1:
@@ -74,7 +89,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--preset", default="book", choices=_presets(),
                    help="model size: 'book' is the book's default small model (4 layers, 128 wide); the "
                         "others are gpt2lib.model presets (default: book)")
-    t.add_argument("--data", default="python-docs",
+    t.add_argument("--data", default=None,
                    help="corpus: 'python-docs' (embedded, default), 'tiny-shakespeare' (downloaded once "
                         "when online), or a path to a text file or a folder of text files")
     t.add_argument("--out", required=True, type=Path, help="output folder for checkpoints and metrics.jsonl")
@@ -82,7 +97,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="optimizer steps; the learning-rate schedule is fitted to them (default: the preset's "
                         "full schedule, 600 steps for 'book')")
     t.add_argument("--resume", action="store_true",
-                   help="continue the run whose checkpoint is in --out (its tokenizer and settings are kept)")
+                   help="continue the run whose checkpoint is in --out: its corpus, tokenizer and settings are "
+                        "kept (giving others is refused); --max-steps, the intervals, --device and --compile "
+                        "may change")
     t.add_argument("--batch-size", type=_positive_int, default=None,
                    help="global batch in sequences per step, across processes and accumulation (default 16)")
     t.add_argument("--grad-accum", type=_positive_int, default=None,
@@ -101,7 +118,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="steps between checkpoints; 0: only at the end (default 0)")
     t.add_argument("--log-interval", type=_positive_int, default=None,
                    help="steps between rows of metrics.jsonl (default 10)")
-    t.add_argument("--seed", type=int, default=None, help="seed of the initialisation and batches (default 1337)")
+    t.add_argument("--seed", type=_seed, default=None, help="seed of the initialisation and batches (default 1337)")
     t.add_argument("--device", choices=["cpu", "cuda", "mps"], default=None, help="default: the best available")
     t.add_argument("--compile", action="store_true", help="torch.compile the model (GPUs: faster after warm-up)")
     t.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -111,7 +128,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--ckpt", required=True, type=Path, help="checkpoint folder (the --out of a train run)")
     s.add_argument("--prompt", default="\n", help="text to continue (default: a newline)")
     s.add_argument("--max-new-tokens", type=_positive_int, default=100, help="tokens to generate (default 100)")
-    s.add_argument("--seed", type=int, default=1337, help="sampling seed: same seed, same text (default 1337)")
+    s.add_argument("--seed", type=_seed, default=1337, help="sampling seed: same seed, same text (default 1337)")
     s.add_argument("--temperature", type=_positive_float, default=0.8, help="softmax temperature (default 0.8)")
     s.add_argument("--top-k", type=_positive_int, default=None, help="sample among the k likeliest tokens")
     s.add_argument("--top-p", type=_unit_interval, default=None, help="nucleus sampling threshold in (0, 1]")
@@ -128,44 +145,101 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# Files a run of ours leaves in --out before its first checkpoint: a folder holding only these was an
+# abandoned start, and a new run may reuse it.
+_LEFTOVERS = ("metrics.jsonl", "tokenizer.json", ".lock")
+
+
+def _ours(path: Path) -> bool:
+    from .training.checkpoint import WEIGHT_FILE
+
+    return (path.name in _LEFTOVERS or bool(WEIGHT_FILE.match(path.name))
+            or (path.name.startswith(".") and path.name.endswith(".tmp")))
+
+
+def _check_out(out: Path, resume: bool) -> None:
+    from .training.checkpoint import has_checkpoint
+
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"--out {out} is a file; give a folder")
+    if resume and not has_checkpoint(out):
+        raise UsageError(f"{out} holds no checkpoint to resume (no checkpoint.json there); check the folder's "
+                         f"name, or drop --resume to start a new run in it")
+    if has_checkpoint(out) and not resume:
+        raise UsageError(f"{out} already holds a checkpoint; add --resume to continue it, or choose another --out")
+    if not resume and out.is_dir() and not all(_ours(p) for p in out.iterdir()):
+        raise UsageError(f"{out} is not empty and holds no checkpoint; choose an empty or new folder")
+
+
+def _resume_settings(args: argparse.Namespace, out: Path) -> tuple[Any, Any, Any, str]:
+    """``(train_config, model_config, tokenizer, corpus)`` of the run saved in ``out``, with the
+    settings a resume may change applied, and a refusal naming any other setting given differently."""
+    from .book import BOOK_MODEL
+    from .model import GPTConfig
+    from .training import TrainConfig
+    from .training.checkpoint import CheckpointError, load_saved_tokenizer, model_config_of, read_checkpoint_info
+
+    info = read_checkpoint_info(out)
+    model_cfg = model_config_of(info, out / "checkpoint.json")
+    try:
+        config = TrainConfig.from_dict(info["train_config"] or {})
+    except (TypeError, ValueError) as exc:
+        raise CheckpointError(f"{out / 'checkpoint.json'} holds no usable training settings ({exc}); it cannot "
+                              f"be resumed, only sampled from or evaluated") from None
+    corpus = info.get("corpus")
+    if not isinstance(corpus, str):
+        raise CheckpointError(f"{out / 'checkpoint.json'} does not say which corpus the run trained on; "
+                              f"it cannot be resumed")
+    tok = load_saved_tokenizer(out, info)
+    if tok is None:
+        raise CheckpointError(f"{out} holds no tokenizer.json; the run cannot be resumed")
+
+    want = GPTConfig.preset(args.preset) if args.preset != "book" else GPTConfig(**BOOK_MODEL)
+    shape = ("n_layer", "n_head", "n_embd")
+    if any(getattr(want, k) != getattr(model_cfg, k) for k in shape):
+        raise UsageError(f"{out} holds a checkpoint of another shape "
+                         f"({', '.join(f'{k}={getattr(model_cfg, k)}' for k in shape)}) than --preset "
+                         f"{args.preset}; use its preset to resume it, or another --out")
+    kind = info.get("tokenizer_kind")
+    given = {"--data": (args.data, corpus), "--lr": (args.lr, config.lr), "--batch-size": (args.batch_size,
+             config.batch_size), "--grad-accum": (args.grad_accum, config.grad_accum),
+             "--warmup-steps": (args.warmup_steps, config.warmup_steps), "--seed": (args.seed, config.seed),
+             "--block-size": (args.block_size, config.block_size or model_cfg.block_size),
+             "--vocab-size": (args.vocab_size, tok.vocab_size) if kind != "gpt2" else (None, None),
+             "--tokenizer": (args.tokenizer, kind)}
+    differ = [f"{flag} {new} (saved: {old})" for flag, (new, old) in given.items()
+              if new is not None and str(new) != str(old)]
+    if differ:
+        raise UsageError(f"--resume continues the saved run with its own settings, and these differ from it: "
+                         f"{', '.join(differ)}; drop them, or start a new run with another --out")
+    step = int(info["step"])
+    target = args.max_steps or config.max_steps
+    if target <= step:
+        said = f"--max-steps {args.max_steps} asks" if args.max_steps else f"its --max-steps ({target}) asks"
+        raise UsageError(f"the run in {out} is already at step {step}; {said} for no more. Give --max-steps "
+                         f"above {step} to train further")
+    changes = {"max_steps": target, "eval_interval": args.eval_interval, "ckpt_interval": args.ckpt_interval,
+               "log_interval": args.log_interval, "device": args.device, "compile": args.compile or None}
+    config = dataclasses.replace(config, **{k: v for k, v in changes.items() if v is not None})
+    return config, model_cfg, tok, corpus
+
+
 def _train(args: argparse.Namespace) -> int:
+    from .book import BOOK_MODEL, BOOK_TRAIN, BOOK_VOCAB_SIZE, book_tokenizer
     from .data import load_text, prepare
     from .model import GPT, GPTConfig
-    from .runtime import seed_everything
-    from .book import BOOK_MODEL, BOOK_TRAIN
+    from .runtime import get_device, seed_everything
     from .training import TrainConfig, train
-    from .book import BOOK_VOCAB_SIZE, book_tokenizer
-    from .training.checkpoint import has_checkpoint, read_checkpoint_info
     from .training.distributed import teardown
 
     out: Path = args.out
-    if out.exists() and not out.is_dir():
-        raise UsageError(f"--out {out} is a file; give a folder")
-    resuming = args.resume and has_checkpoint(out)
-    if has_checkpoint(out) and not args.resume:
-        raise UsageError(f"{out} already holds a checkpoint; add --resume to continue it, or choose another --out")
-    if out.is_dir() and not has_checkpoint(out) and any(out.iterdir()):
-        raise UsageError(f"{out} is not empty and holds no checkpoint; choose an empty or new folder")
-
-    if resuming:
-        info = read_checkpoint_info(out)
-        saved_cfg = dict(info["train_config"])
-        if args.max_steps is not None:
-            saved_cfg["max_steps"] = args.max_steps
-        config = TrainConfig(**saved_cfg)
-        model_cfg = GPTConfig(**info["model_config"])
-        corpus = info.get("corpus", args.data)
-        from .tokenizer import BPETokenizer
-
-        tok = BPETokenizer.load(out / info["tokenizer"])
-        want = GPTConfig.preset(args.preset, **({"block_size": args.block_size} if args.block_size else {})) \
-            if args.preset != "book" else GPTConfig(vocab_size=model_cfg.vocab_size, **BOOK_MODEL)
-        shape = ("n_layer", "n_head", "n_embd")
-        if any(getattr(want, k) != getattr(model_cfg, k) for k in shape):
-            raise UsageError(f"{out} holds a checkpoint of another shape ({', '.join(f'{k}={getattr(model_cfg, k)}' for k in shape)}) "
-                             f"than --preset {args.preset}; use its preset to resume it, or another --out")
+    _check_out(out, args.resume)
+    get_device(args.device)  # a device this machine lacks is refused before any work
+    if args.resume:
+        config, model_cfg, tok, corpus = _resume_settings(args, out)
+        kind = None
     else:
-        corpus = args.data
+        corpus = args.data or "python-docs"
         load_text(corpus)  # a missing or empty corpus fails here, before anything is written
         base = BOOK_TRAIN if args.preset == "book" else TrainConfig()
         overrides = {"max_steps": args.max_steps, "batch_size": args.batch_size, "grad_accum": args.grad_accum,
@@ -195,13 +269,17 @@ def _train(args: argparse.Namespace) -> int:
     data = prepare(corpus, tok)
     seed_everything(config.seed)
     model = GPT(model_cfg)
+    extra = {"corpus": str(corpus), **({"tokenizer_kind": kind} if kind else {})}
+    if args.resume:
+        from .training.checkpoint import read_checkpoint_info
+
+        extra.update({k: v for k, v in read_checkpoint_info(out).items() if k == "tokenizer_kind"})
     try:
-        result = train(model, data, config, out_dir=out, resume=resuming, tokenizer=tok,
-                       progress=not args.quiet, extra_info={"corpus": str(corpus)})
+        # train() holds --out for the whole run: a second run into the same folder is refused there.
+        result = train(model, data, config, out_dir=out, resume=args.resume, tokenizer=tok,
+                       progress=not args.quiet, extra_info=extra)
     finally:
         teardown()
-    import os
-
     if os.environ.get("RANK", "0") == "0":
         print(json.dumps({"steps": result.steps, "seconds": round(result.seconds, 2),
                           "tokens_per_s": round(result.tokens_per_s), "val_loss": result.final_val_loss,
@@ -222,11 +300,16 @@ def _sample(args: argparse.Namespace) -> int:
     if not ids:
         raise UsageError("the prompt is empty after encoding; give at least one character")
     block = model.config.block_size
+    if args.max_new_tokens >= block:
+        raise UsageError(f"--max-new-tokens {args.max_new_tokens} does not fit the context of {block} tokens; "
+                         f"ask for at most {block - 1}")
     if len(ids) + args.max_new_tokens > block:
-        ids = ids[-max(1, block - args.max_new_tokens):]  # keep what fits in the context
-        if len(ids) + args.max_new_tokens > block:
-            raise UsageError(f"--max-new-tokens {args.max_new_tokens} does not fit the context of {block}; "
-                             f"ask for at most {block - 1}")
+        keep = block - args.max_new_tokens
+        print(f"note: the prompt is {len(ids)} tokens and the context holds {block}, {args.max_new_tokens} of "
+              f"them for new tokens; the model sees only the prompt's last {keep} tokens (its first "
+              f"{len(ids) - keep} are dropped). Shorten the prompt or lower --max-new-tokens to keep it whole.",
+              file=sys.stderr)
+        ids = ids[-keep:]
     device = next(model.parameters()).device
     gen = torch.Generator(device=device).manual_seed(args.seed)
     out = model.generate(torch.tensor([ids], device=device), args.max_new_tokens, temperature=args.temperature,
@@ -252,13 +335,51 @@ def _eval(args: argparse.Namespace) -> int:
     return 0
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of ``python -m gpt2lib`` and of the ``gpt2lib`` script; returns the exit status."""
-    args = build_parser().parse_args(argv)
-    from .training.checkpoint import CheckpointError
+def _raised_by_gpt2lib(exc: BaseException) -> bool:
+    """Whether the line that raised ``exc`` is in gpt2lib (our own input checks), not in a library."""
+    tb = exc.__traceback__
+    if tb is None:
+        return False
+    while tb.tb_next is not None:
+        tb = tb.tb_next
+    package = Path(__file__).resolve().parent
+    return package in Path(tb.tb_frame.f_code.co_filename).resolve().parents
 
+
+_OS_HINTS = {errno.ENOSPC: "free some disk space, or choose a folder on another disk; the last checkpoint is intact",
+             errno.EDQUOT: "free some disk space (quota), or choose another folder; the last checkpoint is intact",
+             errno.EROFS: "the file system is read-only; choose a writable folder",
+             errno.EACCES: "choose a folder you may write to",
+             errno.EPERM: "choose a folder you may write to"}
+
+
+def _one_line(exc: BaseException) -> str | None:
+    """The one line for an error the user can fix, or None for a bug (shown with its traceback)."""
+    from .data import CorpusError
+    from .runtime import CacheError, DeviceError, OfflineError
+    from .training import CheckpointError, DivergedError
+
+    if isinstance(exc, (UsageError, CheckpointError, CorpusError, CacheError, DeviceError, OfflineError,
+                        DivergedError)):
+        return str(exc)
+    if isinstance(exc, OSError) and exc.errno is not None:
+        where = f" ({exc.filename})" if exc.filename else ""
+        hint = _OS_HINTS.get(exc.errno, "check the path and its permissions")
+        return f"{exc.strerror or exc}{where}: {hint}"
+    if isinstance(exc, (ValueError, FileNotFoundError)) and _raised_by_gpt2lib(exc):
+        return str(exc)
+    return None
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``python -m gpt2lib`` and of the ``gpt2lib`` script; returns the exit status:
+    0 done, 2 the user's input or environment (one line on stderr), 1 a bug (its traceback)."""
+    args = build_parser().parse_args(argv)
     try:
         return {"train": _train, "sample": _sample, "eval": _eval}[args.command](args)
-    except (UsageError, CheckpointError, FileNotFoundError, ValueError, RuntimeError) as exc:
-        print(f"python -m gpt2lib {args.command}: error: {exc}", file=sys.stderr)
+    except Exception as exc:
+        line = _one_line(exc)
+        if line is None:
+            raise
+        print(f"python -m gpt2lib {args.command}: error: {line}", file=sys.stderr)
         return 2

@@ -9,12 +9,14 @@ first ``block_size`` are the input, the last ``block_size`` (shifted by one) are
 """
 from __future__ import annotations
 
+import gzip
 import hashlib
 import json
 import os
 import tempfile
 import urllib.request
 from dataclasses import dataclass
+from importlib import resources
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -26,30 +28,39 @@ from .runtime import OfflineError, cache_dir, is_online
 
 __all__ = [
     "CORPORA", "TINY_SHAKESPEARE_URL", "TINY_SHAKESPEARE_SHA256", "load_text", "python_docs_text",
-    "split_text", "TokenData", "prepare", "get_batch", "sequential_batches",
+    "split_text", "TokenData", "prepare", "get_batch", "sequential_batches", "CorpusError",
 ]
 
 CORPORA = ("python-docs", "tiny-shakespeare")
 TINY_SHAKESPEARE_URL = "https://raw.githubusercontent.com/karpathy/char-rnn/master/data/tinyshakespeare/input.txt"
+# The shipped snapshot of Python 3.11's pydoc topics (466,195 bytes, 465,048 characters).
+PYTHON_DOCS_SHA256 = "2a95af4ac93f5b719944030ce3769070ddf827d847cba42192afa8da989e5dc4"
 TINY_SHAKESPEARE_SHA256 = "86c4e6aa9db7c042ec79f339dcb96d42b0075e16b8fc2e86bf0ca57e2dc565ed"
 # Files read when a corpus is a folder: plain text and the source formats a reader is likely to have.
 TEXT_SUFFIXES = (".txt", ".md", ".rst", ".py")
+ARRAYS = ("train.bin", "val.bin")
+
+
+class CorpusError(ValueError):
+    """A corpus that cannot be had as asked: not shipped with this Python, or changed upstream."""
 
 
 # ---------------------------------------------------------------------------------------- text
 def python_docs_text() -> str:
     """The reference pages of Python's own documentation (about 0.46 MB of English prose and code).
 
-    Every Python ships them in ``pydoc_data.topics`` (they power ``help("if")``), so the book has a
-    real corpus with no download. The topics are joined in sorted order, so the text is the same on
-    every machine with the same Python version.
+    The text is the ``pydoc_data.topics`` of Python 3.11 (the pages behind ``help("if")``), joined in
+    sorted order and shipped with gpt2lib as ``corpora/python-docs.txt.gz`` under the Python Software
+    Foundation's licence (``corpora/LICENSE-python-docs.txt``). Shipping a snapshot, rather than
+    reading the running Python's copy, gives every Python version and platform the same bytes, so a
+    reader anywhere gets the book's numbers. Its sha256 is checked on every load.
     """
-    try:
-        from pydoc_data.topics import topics
-    except ImportError as exc:  # pragma: no cover - some trimmed Python builds drop it
-        raise RuntimeError("this Python has no pydoc_data module; use --data tiny-shakespeare (online) "
-                           "or a path to a text file") from exc
-    return "\n\n".join(topics[k].strip() for k in sorted(topics)) + "\n"
+    raw = gzip.decompress((resources.files("gpt2lib") / "corpora" / "python-docs.txt.gz").read_bytes())
+    digest = hashlib.sha256(raw).hexdigest()
+    if digest != PYTHON_DOCS_SHA256:
+        raise CorpusError(f"gpt2lib's python-docs corpus has sha256 {digest}, expected {PYTHON_DOCS_SHA256}: "
+                          "the installed package is damaged; reinstall gpt2lib")
+    return raw.decode("utf-8")
 
 
 def _tiny_shakespeare_text() -> str:
@@ -62,12 +73,14 @@ def _tiny_shakespeare_text() -> str:
             raw = response.read()
         digest = hashlib.sha256(raw).hexdigest()
         if digest != TINY_SHAKESPEARE_SHA256:
-            raise RuntimeError(f"the downloaded tiny-shakespeare has sha256 {digest}, expected "
+            raise CorpusError(f"the downloaded tiny-shakespeare has sha256 {digest}, expected "
                                f"{TINY_SHAKESPEARE_SHA256}; the file changed upstream or the download was cut")
         write_bytes_atomic(path, raw)
     raw = path.read_bytes()
     if hashlib.sha256(raw).hexdigest() != TINY_SHAKESPEARE_SHA256:
-        raise RuntimeError(f"{path} is corrupt (sha256 mismatch); delete it and run again to download it afresh")
+        path.unlink(missing_ok=True)  # damaged: the next call downloads it afresh
+        raise CorpusError(f"the cached tiny-shakespeare at {path} was damaged and has been removed; run again "
+                          f"(online) to download it afresh")
     return raw.decode("utf-8")
 
 
@@ -187,20 +200,48 @@ class TokenData:
         return self.train if name == "train" else self.val
 
 
+def _file_record(path: Path) -> dict[str, Any]:
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return {"size": path.stat().st_size, "sha256": h.hexdigest()}
+
+
+def _cached(folder: Path) -> dict[str, Any] | None:
+    """``meta.json`` of a cache folder whose arrays are exactly the ones written (size and sha256 as
+    recorded), else None: a truncated, edited or half-copied array is rebuilt, never read."""
+    try:
+        meta = json.loads((folder / "meta.json").read_text(encoding="utf-8"))
+        records = meta["files"]
+        for name in ARRAYS:
+            path = folder / name
+            if not path.is_file() or path.stat().st_size != records[name]["size"]:
+                return None
+            if _file_record(path)["sha256"] != records[name]["sha256"]:
+                return None
+        int(meta["train_bytes"]), int(meta["val_bytes"]), int(meta["vocab_size"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return meta
+
+
 def prepare(corpus: str | os.PathLike, tokenizer: Any, *, val_fraction: float = 0.1,
             cache: bool = True) -> TokenData:
     """Load, split and tokenize ``corpus``; with ``cache`` the ids are written once under
     ``cache_dir("data", ...)`` (keyed by the text's and the tokenizer's hashes) and memory-mapped
-    afterwards."""
+    afterwards. Each array's size and sha256 are recorded when it is written and checked when it is
+    read; a cache that does not match is rebuilt."""
     text = load_text(corpus)
     name = corpus if isinstance(corpus, str) and corpus in CORPORA else Path(corpus).name
     key = hashlib.sha256(f"{val_fraction!r}\0{text}".encode()).hexdigest()[:16]
     folder = cache_dir("data", f"{name}-{key}-{tokenizer_fingerprint(tokenizer)}") if cache else None
-    if folder is not None and (folder / "meta.json").exists():
-        meta = json.loads((folder / "meta.json").read_text())
-        return TokenData(name, np.memmap(folder / "train.bin", dtype=np.uint16, mode="r"),
-                         np.memmap(folder / "val.bin", dtype=np.uint16, mode="r"),
-                         meta["train_bytes"], meta["val_bytes"], meta["vocab_size"], folder)
+    if folder is not None:
+        meta = _cached(folder)
+        if meta is not None:
+            return TokenData(name, np.memmap(folder / "train.bin", dtype=np.uint16, mode="r"),
+                             np.memmap(folder / "val.bin", dtype=np.uint16, mode="r"),
+                             meta["train_bytes"], meta["val_bytes"], meta["vocab_size"], folder)
     train_text, val_text = split_text(text, val_fraction)
     train, val = _encode(tokenizer, train_text), _encode(tokenizer, val_text)
     meta = {"corpus": str(corpus), "train_tokens": int(len(train)), "val_tokens": int(len(val)),
@@ -208,11 +249,15 @@ def prepare(corpus: str | os.PathLike, tokenizer: Any, *, val_fraction: float = 
             "vocab_size": int(tokenizer.vocab_size)}
     if folder is None:
         return TokenData(name, train, val, meta["train_bytes"], meta["val_bytes"], meta["vocab_size"])
-    write_bytes_atomic(folder / "train.bin", train.tobytes())
-    write_bytes_atomic(folder / "val.bin", val.tobytes())
-    # meta.json last: its presence is what says the arrays are complete.
+    (folder / "meta.json").unlink(missing_ok=True)  # until rewritten, the folder claims nothing
+    for fname, ids in zip(ARRAYS, (train, val)):
+        write_bytes_atomic(folder / fname, ids.tobytes())
+    meta["files"] = {fname: _file_record(folder / fname) for fname in ARRAYS}
+    # meta.json last: its presence, with matching sizes and hashes, is what says the arrays are complete.
     write_bytes_atomic(folder / "meta.json", json.dumps(meta, indent=1).encode())
-    return prepare(corpus, tokenizer, val_fraction=val_fraction, cache=True)
+    return TokenData(name, np.memmap(folder / "train.bin", dtype=np.uint16, mode="r"),
+                     np.memmap(folder / "val.bin", dtype=np.uint16, mode="r"),
+                     meta["train_bytes"], meta["val_bytes"], meta["vocab_size"], folder)
 
 
 # ------------------------------------------------------------------------------------------ batches
@@ -238,6 +283,15 @@ def get_batch(data: np.ndarray | torch.Tensor, batch_size: int, block_size: int,
     n = _check_windows(data, block_size, batch_size)
     if starts is None:
         starts = torch.randint(n - block_size, (batch_size,), generator=generator)
+    else:
+        starts = torch.as_tensor(starts)
+        if starts.dim() != 1 or starts.is_floating_point() or starts.dtype == torch.bool:
+            raise ValueError(f"starts must be a 1-D tensor of integer positions, got {starts.dtype} of shape "
+                             f"{tuple(starts.shape)}")
+        if len(starts) and (int(starts.min()) < 0 or int(starts.max()) > n - block_size - 1):
+            raise ValueError(f"starts must lie in [0, {n - block_size - 1}] so that each window of "
+                             f"block_size + 1 = {block_size + 1} fits in {n} tokens; got "
+                             f"[{int(starts.min())}, {int(starts.max())}]")
     rows = [np.asarray(data[int(s): int(s) + block_size + 1], dtype=np.int64) for s in starts]
     chunk = torch.from_numpy(np.stack(rows))
     x, y = chunk[:, :-1], chunk[:, 1:]

@@ -39,9 +39,9 @@ def evaluate_loss(model: torch.nn.Module, ids: np.ndarray | torch.Tensor, *, blo
     The mean is over tokens, not over batches, so a short last batch does not weigh more than it should.
     """
     from .data import sequential_batches
-    from .runtime import autocast
+    from .runtime import autocast, unwrap_model
 
-    raw = getattr(getattr(model, "_orig_mod", model), "module", getattr(model, "_orig_mod", model))
+    raw = unwrap_model(model)
     block_size = int(block_size or raw.config.block_size)
     device = torch.device(device) if device is not None else next(raw.parameters()).device
     was_training = raw.training

@@ -110,8 +110,10 @@ def _token_steps(model: "GPT", idx: Tensor, max_new_tokens: int, temperature: fl
         _check_top_k(top_k)
     if top_p is not None:
         _check_top_p(top_p)
-    if eos_token_id is not None and not 0 <= eos_token_id < model.config.vocab_size:
-        raise ValueError(f"eos_token_id must be a token id in [0, {model.config.vocab_size}), got {eos_token_id}")
+    if eos_token_id is not None and (isinstance(eos_token_id, bool) or not isinstance(eos_token_id, int)
+                                     or not 0 <= eos_token_id < model.config.vocab_size):
+        raise ValueError(f"eos_token_id must be an int token id in [0, {model.config.vocab_size}), "
+                         f"got {eos_token_id!r}")
     block_size = model.config.block_size
     model._check_ids(idx[:, -block_size:] if isinstance(idx, Tensor) and idx.dim() == 2 else idx)
     return _steps(model, idx, max_new_tokens, temperature, top_k, top_p, eos_token_id, use_cache,

@@ -55,8 +55,11 @@ class GPTConfig:
                 f"n_embd ({self.n_embd}) must be divisible by n_head ({self.n_head}): every head gets "
                 f"n_embd / n_head dimensions; change one of them"
             )
-        if not 0.0 <= float(self.dropout) < 1.0:
-            raise ValueError(f"dropout must be in [0, 1), got {self.dropout!r}")
+        if isinstance(self.dropout, bool) or not isinstance(self.dropout, (int, float)) \
+                or not 0.0 <= float(self.dropout) < 1.0:
+            raise ValueError(f"GPTConfig.dropout must be a number in [0, 1), got {self.dropout!r}")
+        if not isinstance(self.bias, bool):
+            raise ValueError(f"GPTConfig.bias must be True or False, got {self.bias!r}")
 
     @property
     def head_dim(self) -> int:
@@ -208,6 +211,17 @@ class GPT(nn.Module):
         if targets.shape != idx.shape:
             raise ValueError(f"targets must have the shape of idx {tuple(idx.shape)}, got {tuple(targets.shape)}; "
                              f"targets are idx shifted left by one")
+        if targets.device.type != "meta" and not torch.compiler.is_compiling():
+            # one read-back for three checks: a position to learn exists, and every id is in range
+            kept = targets != -100
+            lo, hi, n = (int(v) for v in torch.stack([targets.masked_fill(~kept, 0).min(),
+                                                      targets.masked_fill(~kept, 0).max(), kept.sum()]))
+            if n == 0:
+                raise ValueError("every target is -100 (ignored): there is no position to compute a loss on; "
+                                 "leave at least one target unmasked")
+            if lo < 0 or hi >= self.config.vocab_size:
+                raise ValueError(f"targets must be token ids in [0, {self.config.vocab_size}) or -100, found "
+                                 f"{lo if lo < 0 else hi}")
         loss = F.cross_entropy(logits.view(-1, logits.size(-1)), targets.reshape(-1), ignore_index=-100)
         return logits, loss
 

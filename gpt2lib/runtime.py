@@ -20,6 +20,28 @@ OFFLINE_ENV = "GPT2LIB_OFFLINE"
 ECOSYSTEM_OFFLINE_ENVS = ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")
 
 _VALID_DEVICES = ("cuda", "mps", "cpu")
+SEED_MAX = 2**64 - 1  # torch.manual_seed takes at most 64 bits
+
+
+class DeviceError(RuntimeError):
+    """A device was asked for by name and this machine does not have it."""
+
+
+class CacheError(ValueError):
+    """The cache folder (``GPT2LIB_CACHE``) cannot be used as a folder."""
+
+
+def unwrap_model(model: torch.nn.Module) -> torch.nn.Module:
+    """The model itself, out of the wrappers training puts around it: ``torch.compile``
+    (``_orig_mod``) and DistributedDataParallel (``module``), in either order. Checkpoints and
+    evaluation work on the unwrapped model, whose parameter names carry no wrapper prefix."""
+    while True:
+        if hasattr(model, "_orig_mod"):
+            model = model._orig_mod
+        elif isinstance(getattr(model, "module", None), torch.nn.Module) and hasattr(model, "no_sync"):
+            model = model.module
+        else:
+            return model
 
 
 def _mps_available() -> bool:
@@ -44,9 +66,9 @@ def get_device(prefer: str | None = None) -> torch.device:
             )
         available = {"cuda": torch.cuda.is_available(), "mps": _mps_available(), "cpu": True}
         if not available[kind]:
-            raise RuntimeError(
+            raise DeviceError(
                 f"device {choice!r} was requested but is not available on this machine; "
-                f"unset {DEVICE_ENV} or pass prefer='cpu'"
+                f"choose --device cpu (or prefer='cpu'), or unset {DEVICE_ENV}"
             )
         return torch.device(choice.lower())
     if torch.cuda.is_available():
@@ -61,6 +83,8 @@ def seed_everything(seed: int = 1337) -> torch.Generator:
     for code that prefers an explicit generator to global state."""
     if not isinstance(seed, int) or isinstance(seed, bool):
         raise TypeError(f"seed must be an int, got {type(seed).__name__}")
+    if not 0 <= seed <= SEED_MAX:
+        raise ValueError(f"seed must be in [0, 2**64 - 1] (torch keeps 64 bits of it), got {seed}")
     random.seed(seed)
     try:
         import numpy as np
@@ -128,7 +152,12 @@ def cache_dir(*parts: str) -> Path:
     """
     root = Path(os.environ.get(CACHE_ENV) or Path.home() / ".cache" / "gpt2lib")
     path = root.joinpath(*parts)
-    path.mkdir(parents=True, exist_ok=True)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        blocker = next((p for p in [path, *path.parents] if p.exists() and not p.is_dir()), path)
+        raise CacheError(f"the cache folder {path} cannot be made: {blocker} is a file; set {CACHE_ENV} "
+                         f"to a folder (or unset it for ~/.cache/gpt2lib)") from None
     return path
 
 

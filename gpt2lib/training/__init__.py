@@ -2,14 +2,15 @@
 
 - :mod:`.schedule`: warm-up + cosine learning rate, AdamW with decay on matrices only;
 - :mod:`.loop`: :class:`TrainConfig`, :func:`train` (accumulation, clipping, bf16, compile, DDP);
-- :mod:`.checkpoint`: safetensors + JSON, written atomically; exact resume;
+- :mod:`.checkpoint`: safetensors + JSON, written atomically, one run per folder; exact resume;
 - :mod:`.distributed`: DistributedDataParallel under ``torchrun`` (gloo on CPU, NCCL on GPUs);
 """
 from __future__ import annotations
 
-from .checkpoint import CheckpointError, load_checkpoint, read_checkpoint_info, save_checkpoint
-from .loop import TrainConfig, TrainResult, train
+from .checkpoint import (CheckpointError, FolderBusyError, NonFiniteWeightsError, load_checkpoint,
+                         read_checkpoint_info, save_checkpoint)
+from .loop import DivergedError, TrainConfig, TrainResult, train
 from .schedule import lr_at, make_optimizer, param_groups
 
 __all__ = ["TrainConfig", "TrainResult", "train", "lr_at", "make_optimizer", "param_groups",
-           "CheckpointError", "save_checkpoint", "load_checkpoint", "read_checkpoint_info"]
+           "CheckpointError", "FolderBusyError", "NonFiniteWeightsError", "DivergedError", "save_checkpoint", "load_checkpoint", "read_checkpoint_info"]

@@ -50,11 +50,12 @@ def setup(device: torch.device | str | None = None) -> DistInfo:
     otherwise describe a single process on ``device``."""
     from ..runtime import get_device
 
+    # get_device checks that the machine has the device asked for (a clear error, not torch's assert)
+    want = get_device(str(device)) if device is not None else get_device()
     if not is_distributed_env():
-        return DistInfo(device=torch.device(device) if device is not None else get_device())
+        return DistInfo(device=want)
     rank, world = int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"])
     local = int(os.environ.get("LOCAL_RANK", rank))
-    want = torch.device(device) if device is not None else get_device()
     if want.type == "cuda":
         # One GPU per process: the local rank picks it.
         want = torch.device("cuda", local)

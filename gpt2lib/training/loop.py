@@ -4,9 +4,14 @@ One optimizer step: draw the global batch's window starts from a seeded generato
 takes its share, split further into ``grad_accum`` micro-batches whose gradients add up; clip the
 gradient norm; set the learning rate from the schedule; step AdamW. Every ``eval_interval`` steps
 the validation loss is measured; every ``log_interval`` steps a row goes to ``metrics.jsonl``; every
-``ckpt_interval`` steps (and at the end) a checkpoint is written. Because the batch starts come from a
-generator whose state is checkpointed, a resumed run draws exactly the batches the uninterrupted run
-would have drawn.
+``ckpt_interval`` steps (and at the end, before the final evaluation) a checkpoint is written.
+Because the batch starts come from a generator whose state is checkpointed, a resumed run draws
+exactly the batches the uninterrupted run would have drawn.
+
+What a run must never do is lose work: both splits are checked against the context before the first
+step; the output folder is held by one run at a time; a loss or gradient that is not finite stops the
+run before the optimizer applies it, and weights that are not finite are never saved, so the last
+good checkpoint stays.
 """
 from __future__ import annotations
 
@@ -22,14 +27,20 @@ from typing import Any, Callable
 import torch
 from torch import nn
 
+from ..atomic import write_text_atomic
 from ..data import TokenData, get_batch
 from ..evaluation import evaluate_loss
 from ..runtime import autocast
 from . import distributed
-from .checkpoint import CheckpointError, has_checkpoint, load_training_state, save_checkpoint
+from .checkpoint import (TOKENIZER, CheckpointError, NonFiniteWeightsError, clean_folder, has_checkpoint,
+                         hold_folder, load_training_state, save_checkpoint)
 from .schedule import lr_at, make_optimizer
 
-__all__ = ["TrainConfig", "TrainResult", "train"]
+__all__ = ["TrainConfig", "TrainResult", "DivergedError", "train"]
+
+
+class DivergedError(FloatingPointError):
+    """The loss, the gradient or the weights stopped being finite; the run stopped before saving them."""
 
 
 @dataclass
@@ -56,19 +67,49 @@ class TrainConfig:
     device: str | None = None
 
     def __post_init__(self) -> None:
+        def is_int(value: Any) -> bool:
+            return isinstance(value, int) and not isinstance(value, bool)
+
+        def is_number(value: Any) -> bool:
+            return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
         for name in ("max_steps", "batch_size", "grad_accum", "log_interval"):
             value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            if not is_int(value) or value < 1:
                 raise ValueError(f"TrainConfig.{name} must be a positive int, got {value!r}")
         for name in ("warmup_steps", "eval_interval", "ckpt_interval"):
             value = getattr(self, name)
-            if not isinstance(value, int) or value < 0:
+            if not is_int(value) or value < 0:
                 raise ValueError(f"TrainConfig.{name} must be an int >= 0, got {value!r}")
+        for name in ("block_size", "eval_batches"):
+            value = getattr(self, name)
+            if value is not None and (not is_int(value) or value < 1):
+                raise ValueError(f"TrainConfig.{name} must be None or a positive int, got {value!r}")
+        for name in ("lr", "min_lr", "grad_clip", "weight_decay"):
+            if not is_number(getattr(self, name)):
+                raise ValueError(f"TrainConfig.{name} must be a finite number, got {getattr(self, name)!r}")
         if not (self.lr > 0 and 0 <= self.min_lr <= self.lr):
             raise ValueError(f"need lr > 0 and 0 <= min_lr <= lr, got lr={self.lr}, min_lr={self.min_lr}")
         if self.grad_clip < 0 or self.weight_decay < 0:
-            raise ValueError("grad_clip and weight_decay must be >= 0")
-        self.betas = tuple(self.betas)  # JSON gives lists back
+            raise ValueError(f"grad_clip and weight_decay must be >= 0, got {self.grad_clip} and {self.weight_decay}")
+        betas = tuple(self.betas) if isinstance(self.betas, (list, tuple)) else ()  # JSON gives lists back
+        if len(betas) != 2 or not all(is_number(b) and 0 <= b < 1 for b in betas):
+            raise ValueError(f"TrainConfig.betas must be two numbers in [0, 1), got {self.betas!r}")
+        self.betas = betas
+        if not is_int(self.seed) or not 0 <= self.seed < 2**64:
+            raise ValueError(f"TrainConfig.seed must be an int in [0, 2**64), got {self.seed!r}")
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> "TrainConfig":
+        """A config from its ``dataclasses.asdict`` form (as ``checkpoint.json`` stores it); unknown keys
+        are an error, not silently dropped."""
+        if not isinstance(values, dict):
+            raise ValueError(f"a TrainConfig needs an object of settings, got {values!r}")
+        fields = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(values) - fields)
+        if unknown:
+            raise ValueError(f"unknown TrainConfig key(s) {unknown}; the fields are {sorted(fields)}")
+        return cls(**values)
 
     @property
     def micro_batches(self) -> int:
@@ -131,7 +172,7 @@ def _metrics_file(out_dir: Path, resumed_step: int) -> Any:
                 continue  # a line cut short by a kill
             if row.get("step", 0) <= resumed_step:
                 keep.append(line)
-        path.write_text("".join(k + "\n" for k in keep), encoding="utf-8")
+        write_text_atomic(path, "".join(k + "\n" for k in keep))
     return path.open("a", encoding="utf-8")
 
 
@@ -151,13 +192,24 @@ def train(model: nn.Module, data: TokenData, config: TrainConfig | None = None, 
     if not isinstance(data, TokenData):
         raise TypeError(f"data must be a TokenData from gpt2lib.data.prepare(...), got {type(data).__name__}")
     raw: nn.Module = model
-    mcfg = raw.config
+    mcfg = getattr(raw, "config", None)
+    if mcfg is None:
+        raise TypeError(f"model must be a gpt2lib GPT (with .config), got {type(model).__name__}")
     if data.vocab_size > mcfg.vocab_size:
         raise ValueError(f"the data's tokenizer has {data.vocab_size} ids but the model only {mcfg.vocab_size}; "
                          f"build the model with vocab_size={data.vocab_size}")
     block = int(config.block_size or mcfg.block_size)
     if block > mcfg.block_size:
         raise ValueError(f"block_size {block} is longer than the model's context {mcfg.block_size}")
+    # Both splits must hold a window of block + 1 tokens, or the run would fail only at its end.
+    short = [(name, len(ids)) for name, ids in (("training", data.train), ("validation", data.val))
+             if len(ids) < block + 1]
+    if short:
+        fits = min(len(data.train), len(data.val)) - 1
+        raise ValueError(f"the {' and '.join(f'{name} split ({n} tokens)' for name, n in short)} cannot fill "
+                         f"one window of block_size + 1 = {block + 1} tokens; "
+                         + (f"use --block-size {fits} or less, or " if fits >= 1 else "")
+                         + "give a longer corpus")
 
     dist = distributed.setup(config.device)
     device = dist.device
@@ -167,10 +219,25 @@ def train(model: nn.Module, data: TokenData, config: TrainConfig | None = None, 
                          f"{dist.world_size} x {config.grad_accum}")
     micro = config.batch_size // per_step
     out = Path(out_dir) if out_dir is not None else None
-    if out is not None and has_checkpoint(out) and not resume:
-        raise CheckpointError(f"{out} already holds a checkpoint; pass resume=True (--resume) to continue it, "
-                              f"or choose another output folder")
+    if out is not None and out.exists() and not out.is_dir():
+        raise ValueError(f"the output folder {out} is a file; give a folder")
+    with contextlib.ExitStack() as held:
+        if out is not None and dist.is_main:
+            held.enter_context(hold_folder(out))  # from here until the end, this run alone writes into out
+            if has_checkpoint(out) and not resume:
+                raise CheckpointError(f"{out} already holds a checkpoint; pass resume=True (--resume) to "
+                                      f"continue it, or choose another output folder")
+            if not has_checkpoint(out):
+                (out / TOKENIZER).unlink(missing_ok=True)  # an abandoned start's tokenizer is not ours
+            clean_folder(out)
+        return _train(raw, data, config, dist, block, micro, out, resume, tokenizer, progress, callback,
+                      extra_info)
 
+
+def _train(raw: nn.Module, data: TokenData, config: TrainConfig, dist: distributed.DistInfo, block: int,
+           micro: int, out: Path | None, resume: bool, tokenizer: Any, progress: bool,
+           callback: Callable[[dict[str, Any]], None] | None, extra_info: dict[str, Any] | None) -> TrainResult:
+    device = dist.device
     raw.to(device)
     raw.train()
     optimizer = make_optimizer(raw, lr=config.lr, weight_decay=config.weight_decay, betas=config.betas)
@@ -203,11 +270,24 @@ def train(model: nn.Module, data: TokenData, config: TrainConfig | None = None, 
 
         bar = tqdm(total=config.max_steps, initial=step, desc="training", unit="step")
 
+    saved = {"step": step if resume and out is not None and has_checkpoint(out) else None}
+
+    def diverged(what: str, at: int) -> DivergedError:
+        kept = (f"the checkpoint of step {saved['step']} in {out} is kept" if saved["step"] is not None
+                else "no checkpoint had been written yet")
+        return DivergedError(f"{what} at step {at} (peak learning rate {config.lr:g}); training stopped and "
+                             f"{kept}. Lower the learning rate (--lr, e.g. {config.lr / 10:g}) and train again")
+
     def checkpoint(at: int) -> None:
         if out is not None and dist.is_main:
-            save_checkpoint(out, model=raw, optimizer=optimizer, step=at, train_config=config,
-                            rng=_rng_state(gen), tokenizer=tokenizer,
-                            extra={"data": {"name": data.name, "vocab_size": data.vocab_size}, **(extra_info or {})})
+            try:
+                save_checkpoint(out, model=raw, optimizer=optimizer, step=at, train_config=config,
+                                rng=_rng_state(gen), tokenizer=tokenizer,
+                                extra={"data": {"name": data.name, "vocab_size": data.vocab_size},
+                                       **(extra_info or {})})
+            except NonFiniteWeightsError:
+                raise diverged("the weights became NaN or infinite", at) from None
+            saved["step"] = at
 
     n_train = len(data.train)
     params = [p for p in raw.parameters() if p.requires_grad]
@@ -232,7 +312,15 @@ def train(model: nn.Module, data: TokenData, config: TrainConfig | None = None, 
                         _, loss = fwd(x, y)
                     (loss / config.grad_accum).backward()
                 loss_sum += loss.detach() / config.grad_accum
-            grad_norm = torch.nn.utils.clip_grad_norm_(params, config.grad_clip) if config.grad_clip > 0 else None
+            # The norm is measured even without clipping (an infinite max_norm leaves the gradient as
+            # it is): a non-finite loss or gradient stops the run before the optimizer applies it.
+            norm = torch.nn.utils.clip_grad_norm_(params, config.grad_clip if config.grad_clip > 0 else math.inf)
+            grad_norm = norm if config.grad_clip > 0 else None
+            loss_mean = distributed.all_reduce_mean(loss_sum)
+            if not bool(torch.isfinite(loss_mean) & torch.isfinite(norm)):
+                what = (f"the loss became {float(loss_mean)}" if not math.isfinite(float(loss_mean))
+                        else f"the gradient norm became {float(norm)}")
+                raise diverged(what, step + 1)
             optimizer.step()
             optimizer.zero_grad(set_to_none=True)
             step += 1
@@ -243,11 +331,14 @@ def train(model: nn.Module, data: TokenData, config: TrainConfig | None = None, 
             row: dict[str, Any] = {"step": step, "lr": lr}
             if step % config.log_interval == 0 or last:
                 now = time.perf_counter()
-                row["train_loss"] = float(distributed.all_reduce_mean(loss_sum))
+                row["train_loss"] = float(loss_mean)
                 if grad_norm is not None:
                     row["grad_norm"] = float(grad_norm)
                 row["tokens_per_s"] = tokens_since_log / max(now - t_log, 1e-9)
                 t_log, tokens_since_log = now, 0
+            # The final checkpoint comes before the final evaluation: an evaluation that fails loses nothing.
+            if (config.ckpt_interval and step % config.ckpt_interval == 0) or last:
+                checkpoint(step)
             if (config.eval_interval and step % config.eval_interval == 0) or last:
                 row["val_loss"], _ = evaluate_loss(raw, data.val, block_size=block, batch_size=max(micro, 8),
                                                    max_batches=config.eval_batches, device=device)
@@ -259,13 +350,8 @@ def train(model: nn.Module, data: TokenData, config: TrainConfig | None = None, 
                     metrics.flush()
                 if bar is not None:
                     bar.set_postfix({k: f"{row[k]:.3f}" for k in ("train_loss", "val_loss") if k in row})
-                if not math.isfinite(row.get("train_loss", 0.0)):
-                    raise FloatingPointError(f"the loss became {row['train_loss']} at step {step}; lower the "
-                                             f"learning rate (now {config.lr}) or enable grad_clip")
             if bar is not None:
                 bar.update(1)
-            if (config.ckpt_interval and step % config.ckpt_interval == 0) or last:
-                checkpoint(step)
             if callback is not None:
                 callback(row)
     finally:
