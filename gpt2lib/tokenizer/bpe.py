@@ -7,17 +7,26 @@ tokens come last. (GPT-2's own ``encoder.json`` has exactly this layout, which i
 trained here loads into tiktoken and Hugging Face and gives the same ids.)
 
 Encoding a word applies the merges by *rank*: among the adjacent pairs present, the one learnt
-earliest is merged first, everywhere in the word, and so on until no learnt pair is left. Words recur
-constantly in real text, so each word's ids are cached after the first time.
+earliest is merged first, everywhere in the word, and so on until no learnt pair is left.
+:meth:`BPETokenizer.bpe_reference` does exactly that, one full scan of the word per merge: clear, but
+quadratic in the word's length (a 100,000-letter base64 blob would take minutes). :meth:`BPETokenizer.bpe`
+gives the same tokens in O(n log n): the word is a doubly linked list of parts and a heap holds
+(rank, position) for every adjacent pair; popping the smallest merges the leftmost occurrence of the
+earliest-learnt pair, and only its two neighbours' pairs change, so only those are pushed. (A pair made
+by a merge always has a higher rank than that merge, since its token did not exist before, so the heap
+visits ranks in the same order as the reference, and positions left to right within a rank.) Words
+recur constantly in real text, so each word's ids are cached after the first time.
 """
 from __future__ import annotations
 
+import heapq
 from collections.abc import Iterable, Sequence
 from typing import Literal, Union
 
 import regex
 
-from .bytes_map import BYTE_ORDER, GPT2_PATTERN, bytes_to_str
+from .bytes_map import BYTE_ORDER, GPT2_PATTERN, bytes_to_str, check_split_pattern
+from .training import merge_pair
 
 AllowedSpecial = Union[Literal["all"], Iterable[str]]
 
@@ -33,13 +42,22 @@ class BPETokenizer:
 
     def __init__(self, merges: Sequence[tuple[bytes, bytes]], special_tokens: Iterable[str] = ("<|endoftext|>",),
                  pattern: str = GPT2_PATTERN, name: str = "bpe") -> None:
+        if isinstance(special_tokens, (str, bytes)):
+            raise TypeError(f"special_tokens must be a list of strings, got the {type(special_tokens).__name__} "
+                            f"{special_tokens!r}; write [{special_tokens!r}]")
+        self._split = check_split_pattern(pattern)
         self.pattern = pattern
         self.name = name
-        self._split = regex.compile(pattern)
-        self.merges: list[tuple[bytes, bytes]] = [(bytes(a), bytes(b)) for a, b in merges]
+        self.merges: list[tuple[bytes, bytes]] = []
+        for k, m in enumerate(merges):
+            if isinstance(m, (str, bytes)) or len(m) != 2 or not all(isinstance(t, (bytes, bytearray)) and t for t in m):
+                raise ValueError(f"merge {k} is {m!r}; each merge must be a pair (left, right) of non-empty bytes")
+            self.merges.append((bytes(m[0]), bytes(m[1])))
         self._ranks: dict[tuple[bytes, bytes], int] = {}
         self._decoder: list[bytes] = [bytes([b]) for b in BYTE_ORDER]
         self._encoder: dict[bytes, int] = {t: i for i, t in enumerate(self._decoder)}
+        self._byte_ids: list[int] = [self._encoder[bytes([b])] for b in range(256)]
+        self._id_ranks: dict[tuple[int, int], int] = {}  # (left id, right id) -> rank; the merged id is 256 + rank
         for k, (a, b) in enumerate(self.merges):
             if a not in self._encoder or b not in self._encoder:
                 raise ValueError(f"merge {k} ({bytes_to_str(a)!r} {bytes_to_str(b)!r}) uses a token that no earlier "
@@ -48,6 +66,7 @@ class BPETokenizer:
                 raise ValueError(f"merge {k} ({bytes_to_str(a)!r} {bytes_to_str(b)!r}) makes a token that already "
                                  "exists: the merges file is corrupt")
             self._ranks[(a, b)] = k
+            self._id_ranks[(self._encoder[a], self._encoder[b])] = k
             self._encoder[a + b] = len(self._decoder)
             self._decoder.append(a + b)
         self.special_tokens: dict[str, int] = {}
@@ -119,32 +138,58 @@ class BPETokenizer:
 
     # ---------------------------------------------------------------- encode
     def bpe(self, word: bytes) -> list[bytes]:
-        """Apply the merges by rank to one word's bytes; return the resulting tokens as bytes."""
-        parts = [bytes([b]) for b in word]
-        ranks = self._ranks
-        while len(parts) > 1:
-            best, best_rank = None, None
-            for pair in zip(parts, parts[1:]):
-                r = ranks.get(pair)
-                if r is not None and (best_rank is None or r < best_rank):
-                    best, best_rank = pair, r
-            if best is None:
-                break
-            a, b = best
-            merged, i, n = [], 0, len(parts)
-            while i < n:
-                if i < n - 1 and parts[i] == a and parts[i + 1] == b:
-                    merged.append(a + b)
-                    i += 2
-                else:
-                    merged.append(parts[i])
-                    i += 1
-            parts = merged
-        return parts
+        """Apply the merges by rank to one word's bytes; return the resulting tokens as bytes.
 
-    def merge_steps(self, word: str | bytes) -> list[list[bytes]]:
-        """How one word is encoded, step by step: its bytes, then the parts after each merge (by rank)."""
-        data = word.encode("utf-8") if isinstance(word, str) else bytes(word)
+        The same tokens as :meth:`bpe_reference`, in O(n log n) for a word of n bytes (see the module
+        docstring)."""
+        return [self._decoder[i] for i in self._bpe_ids(bytes(word))]
+
+    def _bpe_ids(self, word: bytes) -> list[int]:
+        byte_ids = self._byte_ids
+        ids = [byte_ids[b] for b in word]
+        n = len(ids)
+        if n < 2:
+            return ids
+        get = self._id_ranks.get
+        # Node i holds the part that starts at byte i; tok[i] = -1 once it was merged into its left part.
+        # A heap entry is rank * n + i, one int ordered like the pair (rank, i) but cheaper to compare.
+        tok = ids
+        nxt = list(range(1, n + 1))  # n marks the end of the word
+        prv = list(range(-1, n - 1))  # -1 marks its start
+        heap = [r * n + i for i, p in enumerate(zip(ids, ids[1:])) if (r := get(p)) is not None]
+        heapq.heapify(heap)
+        pop, push = heapq.heappop, heapq.heappush
+        while heap:
+            rank, i = divmod(pop(heap), n)
+            j = nxt[i] if tok[i] >= 0 else n
+            if j == n or get((tok[i], tok[j])) != rank:
+                continue  # stale: one of the two parts has changed since this entry was pushed
+            tok[i] = new = 256 + rank
+            tok[j] = -1
+            k = nxt[i] = nxt[j]
+            if k < n:
+                prv[k] = i
+                r = get((new, tok[k]))
+                if r is not None:
+                    push(heap, r * n + i)
+            h = prv[i]
+            if h >= 0:
+                r = get((tok[h], new))
+                if r is not None:
+                    push(heap, r * n + h)
+        out, i = [], 0
+        while i < n:
+            out.append(tok[i])
+            i = nxt[i]
+        return out
+
+    def bpe_reference(self, word: bytes) -> list[bytes]:
+        """The teaching version of :meth:`bpe`: find the earliest-learnt pair present, merge it everywhere
+        (:func:`~gpt2lib.tokenizer.training.merge_pair`), repeat. Same tokens; one full scan of the word
+        per merge, so quadratic on a long word."""
+        return self._reference_steps(bytes(word))[-1]
+
+    def _reference_steps(self, data: bytes) -> list[list[bytes]]:
         steps = [[bytes([b]) for b in data]]
         while len(steps[-1]) > 1:
             parts = steps[-1]
@@ -152,24 +197,22 @@ class BPETokenizer:
             if not present:
                 break
             a, b = min(present, key=self._ranks.__getitem__)
-            merged, i = [], 0
-            while i < len(parts):
-                if i + 1 < len(parts) and parts[i] == a and parts[i + 1] == b:
-                    merged.append(a + b)
-                    i += 2
-                else:
-                    merged.append(parts[i])
-                    i += 1
-            steps.append(merged)
-        assert steps[-1] == self.bpe(data)  # the traced path is the one encode() takes
+            steps.append(merge_pair(parts, (a, b), a + b))
+        return steps
+
+    def merge_steps(self, word: str | bytes) -> list[list[bytes]]:
+        """How one word is encoded, step by step: its bytes, then the parts after each merge (by rank)."""
+        data = word.encode("utf-8") if isinstance(word, str) else bytes(word)
+        steps = self._reference_steps(data)
+        assert steps[-1] == self.bpe(data)  # the traced path ends where the fast encoder does
         return steps
 
     def _encode_ordinary(self, text: str) -> list[int]:
-        cache, encoder, out = self._cache, self._encoder, []
+        cache, out = self._cache, []
         for word in self._split.findall(text):
             ids = cache.get(word)
             if ids is None:
-                ids = [encoder[t] for t in self.bpe(word.encode("utf-8"))]
+                ids = self._bpe_ids(word.encode("utf-8"))
                 if len(cache) >= _CACHE_LIMIT:
                     cache.clear()
                 cache[word] = ids
@@ -275,7 +318,11 @@ class BPETokenizer:
         """
         from .training import count_words, train_merges
 
+        if isinstance(special_tokens, (str, bytes)):
+            raise TypeError(f"special_tokens must be a list of strings, got the {type(special_tokens).__name__} "
+                            f"{special_tokens!r}; write [{special_tokens!r}]")
         special_tokens = tuple(dict.fromkeys(special_tokens))
+        split_re = check_split_pattern(pattern)
         if isinstance(vocab_size, bool) or not isinstance(vocab_size, int):
             raise TypeError(f"vocab_size must be an int, got {type(vocab_size).__name__}")
         if vocab_size < 256 + len(special_tokens):
@@ -286,8 +333,7 @@ class BPETokenizer:
             raise TypeError("train() takes a str or a list of str")
         if not any(t.strip() for t in texts):
             raise ValueError("cannot train a tokenizer on empty text: pass the corpus as a str")
-        split = regex.compile(pattern).findall
-        words = count_words(texts, split, special_tokens)
+        words = count_words(texts, split_re.findall, special_tokens)
         n_merges = vocab_size - 256 - len(special_tokens)
         merges = train_merges(words, n_merges, progress=progress)
         if len(merges) < n_merges:

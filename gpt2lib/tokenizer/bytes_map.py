@@ -71,6 +71,49 @@ def str_to_bytes(text: str) -> bytes:
                          "is this really a byte-level BPE vocabulary file?") from None
 
 
+# Text a split pattern must cut into pieces that join back to it exactly: letters of several scripts,
+# digits, every kind of whitespace (newlines included), punctuation, apostrophes, emoji with joiners,
+# combining marks and control characters.
+_PATTERN_PROBE = ("Hello, world! It's 3.14 -- don't\n\n\tTabs\r\nand  spaces   \u00a0nbsp 中文数据 日本語 "
+                  "Ελληνικά русский עברית العربية ١٢٣ ½ e\u0301 👍🏽 👨\u200d👩\u200d👧 <|endoftext|> "
+                  "'quoted' \"double\" `tick` ~!@#$%^&*()_+{}|:<>?[]\\;',./ \x00\x1b[0m\x7f \u2028\u2029\x0b\x0c end  \n ")
+
+
+def check_split_pattern(pattern: str) -> regex.Pattern:
+    """Compile a pre-tokenization pattern, refusing one that would make encoding lose text.
+
+    The rule: BPE encodes the pieces ``findall`` returns and nothing else, so the pieces must be the
+    text itself, cut and nothing more. A pattern is accepted when it is a str that the ``regex`` module
+    compiles, has no capturing group (``findall`` would then return the groups, not the pieces: write
+    ``(?:...)``), and cuts a probe text (letters of several scripts, digits, every kind of whitespace,
+    punctuation, emoji, control characters) into non-empty pieces that join back to the probe exactly.
+    ``.`` fails (it skips newlines), as do ``\\w+`` (punctuation) and ``\\S+`` (spaces): each would make
+    ``decode(encode(text)) != text`` without a word. A probe cannot prove a pattern lossless on every
+    text, but it catches the patterns that drop a whole class of characters.
+    """
+    if not isinstance(pattern, str):
+        raise TypeError(f"the split pattern must be a regular expression as a str, got {type(pattern).__name__}")
+    try:
+        compiled = regex.compile(pattern)
+    except regex.error as exc:
+        raise ValueError(f"the split pattern {pattern!r} is not a valid regular expression ({exc})") from None
+    if compiled.groups:
+        raise ValueError(f"the split pattern {pattern!r} has a capturing group, so findall() would return the "
+                         "group instead of the whole piece: write (?:...) for grouping")
+    pieces = compiled.findall(_PATTERN_PROBE)
+    if "" in pieces:
+        raise ValueError(f"the split pattern {pattern!r} matches the empty string; every piece must hold at least "
+                         "one character (use + rather than *)")
+    joined = "".join(pieces)
+    if joined != _PATTERN_PROBE:
+        k = next((i for i, (x, y) in enumerate(zip(joined, _PATTERN_PROBE)) if x != y), len(joined))
+        raise ValueError(f"the split pattern {pattern!r} loses text: its pieces do not join back to the text "
+                         f"(the first character left out is {_PATTERN_PROBE[k]!r}), so encoding would silently drop "
+                         "characters. A byte-level BPE pattern must match every character, e.g. end it with "
+                         r"an alternative such as |\s+|[^\s]")
+    return compiled
+
+
 def split(text: str, pattern: regex.Pattern | None = None) -> list[str]:
     """Pre-tokenize ``text`` into the pieces BPE works on independently (GPT-2's pattern by default)."""
     return (pattern or GPT2_SPLIT).findall(text)

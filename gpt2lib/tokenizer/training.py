@@ -9,37 +9,45 @@ The rule both follow, step by step:
   2. take the most frequent pair; **ties go to the pair whose byte strings (left, right) sort
      smallest**, so that training is deterministic whatever the dictionary order;
      a pair whose concatenation is already a token is skipped (it would duplicate a vocabulary entry);
-  3. replace that pair, left to right and without overlaps, by the new token in every word.
+  3. replace that pair, left to right and without overlaps, by the new token in every word
+     (:func:`merge_pair`, the one implementation of this step in the package).
 
-The naive trainer recounts every pair at every step. The fast one keeps the counts and, for each
-merge, revisits only the words that contain the merged pair, adjusting the counts of the pairs those
-words lose and gain; a heap with lazy deletion finds the most frequent pair.
+The naive trainer recounts every pair at every step: each merge costs the size of the whole corpus.
+The fast one keeps the counts and, for each merge, visits only the *occurrences* of the merged pair:
+every word is a doubly linked list of tokens, an index maps each pair to the positions where it
+starts, and a merge at one position changes only the two pairs that touch it (the left neighbour's
+and the right neighbour's). A heap with lazy deletion finds the most frequent pair. So even one very
+long word (a DNA string, a base64 blob) costs about n log n over the whole training, not n per merge.
 """
 from __future__ import annotations
 
 import heapq
 from collections import Counter, defaultdict
-from typing import Iterable
+from collections.abc import Hashable, Sequence
+from typing import Iterable, TypeVar
 
 Pair = tuple[int, int]
+T = TypeVar("T", bound=Hashable)
 
 
-def _merge_word(word: tuple[int, ...], pair: Pair, new_id: int) -> tuple[int, ...]:
-    """``word`` with every non-overlapping occurrence of ``pair`` (scanned left to right) replaced."""
-    out: list[int] = []
-    i, n = 0, len(word)
+def merge_pair(seq: Sequence[T], pair: Sequence[T], new: T) -> list[T]:
+    """``seq`` with every occurrence of ``pair`` replaced by ``new``, scanning left to right without
+    overlaps (so [x, x, x] merging (x, x) gives [new, x]).
+
+    Works on any tokens: ids during training and in the chapter's exercise, bytes in the reference
+    encoder (:meth:`~gpt2lib.tokenizer.bpe.BPETokenizer.bpe_reference`).
+    """
     a, b = pair
+    out: list[T] = []
+    i, n = 0, len(seq)
     while i < n:
-        if i < n - 1 and word[i] == a and word[i + 1] == b:
-            out.append(new_id)
+        if i < n - 1 and seq[i] == a and seq[i + 1] == b:
+            out.append(new)
             i += 2
         else:
-            out.append(word[i])
+            out.append(seq[i])
             i += 1
-    return tuple(out)
-
-
-merge_pair = _merge_word  # the public name, for the chapter
+    return out
 
 
 def _initial(words: Counter[bytes]) -> tuple[list[tuple[int, ...]], list[int], list[bytes]]:
@@ -70,7 +78,7 @@ def train_merges_naive(words: Counter[bytes], n_merges: int) -> list[tuple[bytes
         vocab.append(vocab[best[0]] + vocab[best[1]])
         known.add(vocab[-1])
         merges.append((vocab[best[0]], vocab[best[1]]))
-        seqs = [_merge_word(s, best, new_id) for s in seqs]
+        seqs = [merge_pair(s, best, new_id) for s in seqs]
     return merges
 
 
@@ -83,12 +91,27 @@ def train_merges(words: Counter[bytes], n_merges: int, *, progress: bool = True,
     """
     seqs, freqs, vocab = _initial(words)
     known = set(vocab)
+    # All words in one set of flat arrays, one slot per token. A word's slots are contiguous, so slot
+    # order is left-to-right order inside a word: sorting positions gives the scan order merge_pair uses.
+    # A merged-away slot gets tok = -1; nxt/prv = -1 mark the ends of a word.
+    tok: list[int] = []
+    nxt: list[int] = []
+    prv: list[int] = []
+    freq: list[int] = []
     counts: dict[Pair, int] = defaultdict(int)
-    where: dict[Pair, set[int]] = defaultdict(set)  # pair -> indices of words that (may) contain it
-    for i, (seq, f) in enumerate(zip(seqs, freqs)):
-        for pair in zip(seq, seq[1:]):
+    where: dict[Pair, list[int]] = defaultdict(list)  # pair -> slots where it starts (some may be stale)
+    for seq, f in zip(seqs, freqs):
+        start, n = len(tok), len(seq)
+        tok.extend(seq)
+        nxt.extend(range(start + 1, start + n + 1))
+        prv.extend(range(start - 1, start + n - 1))
+        freq.extend([f] * n)
+        if n:
+            nxt[-1] = -1
+            prv[start] = -1
+        for k, pair in enumerate(zip(seq, seq[1:])):
             counts[pair] += f
-            where[pair].add(i)
+            where[pair].append(start + k)
 
     # Heap entries are (-count, left bytes, right bytes, pair): the smallest entry is the most frequent
     # pair, ties broken by bytes. Entries go stale when a count changes; a fresh one is pushed then, and
@@ -115,28 +138,42 @@ def train_merges(words: Counter[bytes], n_merges: int, *, progress: bool = True,
             vocab.append(left + right)
             known.add(vocab[-1])
             merges.append((left, right))
+            a, b = pair
             touched: set[Pair] = set()
-            for i in where.pop(pair):
-                seq = seqs[i]
-                merged = _merge_word(seq, pair, new_id)
-                if merged == seq:
-                    continue  # the index was stale: this word lost the pair earlier
-                f = freqs[i]
-                for p in zip(seq, seq[1:]):
-                    counts[p] -= f
-                    touched.add(p)
-                for p in zip(merged, merged[1:]):
-                    counts[p] += f
-                    where[p].add(i)
-                    touched.add(p)
-                seqs[i] = merged
+            # Left to right, like merge_pair: in a run x x x the first two merge and the third stays.
+            for p in sorted(where.pop(pair)):
+                q = nxt[p]
+                if tok[p] != a or q < 0 or tok[q] != b:
+                    continue  # stale: an earlier merge (possibly this one, overlapping) took a part
+                f = freq[p]
+                left_slot, right_slot = prv[p], nxt[q]
+                if left_slot >= 0:  # (x, a) becomes (x, new)
+                    x = tok[left_slot]
+                    counts[(x, a)] -= f
+                    counts[(x, new_id)] += f
+                    where[(x, new_id)].append(left_slot)
+                    touched.add((x, a))
+                    touched.add((x, new_id))
+                if right_slot >= 0:  # (b, y) becomes (new, y)
+                    y = tok[right_slot]
+                    counts[(b, y)] -= f
+                    counts[(new_id, y)] += f
+                    where[(new_id, y)].append(p)
+                    touched.add((b, y))
+                    touched.add((new_id, y))
+                    prv[right_slot] = p
+                nxt[p] = right_slot
+                tok[p] = new_id
+                tok[q] = -1
             counts.pop(pair, None)
+            touched.discard(pair)
             for p in touched:
                 c = counts.get(p, 0)
                 if c > 0 and p not in banned:
                     heapq.heappush(heap, (-c, vocab[p[0]], vocab[p[1]], p))
                 elif c <= 0:
                     counts.pop(p, None)
+                    where.pop(p, None)
             if bar is not None:
                 bar.update(1)
     finally:
