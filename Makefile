@@ -1,8 +1,14 @@
 # The two commands that matter: `make book` and `make test`. Both set themselves up first.
+# Every target works on a fresh clone and in any order; `make test-lib` and `make lab` need no npm.
 SHELL := /bin/bash
 VENV ?= .venv
 BIN := $(VENV)/bin
 BUILD := book/_build
+# The scripts read VENV (and PYTHON, when given, the interpreter that makes the venv) from here.
+export VENV
+ifdef PYTHON
+export PYTHON
+endif
 # Builds and tests never touch the network: chapters take their offline path.
 export GPT2LIB_OFFLINE := 1
 export HF_HUB_OFFLINE := 1
@@ -12,35 +18,45 @@ export PYDEVD_DISABLE_FILE_VALIDATION := 1
 # The book's trained model, tokenizer and token arrays are cached inside the checkout, so that a build
 # or a test run depends on nothing left elsewhere on the machine (a fresh clone trains them once).
 export GPT2LIB_CACHE ?= $(abspath .gpt2lib_cache)
-JB_FLAGS := --all -W -n --keep-going --path-output book
+# What `make test-lib` runs (e.g. PYTEST_ARGS="tests/test_model.py -x").
+PYTEST_ARGS ?= tests
 
-.PHONY: setup book test test-lib test-notebooks test-book test-browser lab serve clean
+.PHONY: setup setup-book book test test-lib test-notebooks test-book test-browser lab serve clean
 
+# The Python environment: torch, gpt2lib and the extras in pyproject.toml.
 setup:
-	@bash tools/setup.sh
+	@bash tools/setup.sh python
 
-book: setup
+# The above, plus what the HTML needs (MathJax and the widget scripts, fetched once with npm) and Chromium.
+setup-book:
+	@bash tools/setup.sh book
+
+book: setup-book
 	@bash tools/build_book.sh
 	@echo "The book is built: open file://$(abspath $(BUILD))/html/index.html (or run 'make serve')"
 
-test: setup
+test: setup-book
 	@bash tools/run_tests.sh
 
 # The parts of `make test`, for when you work on one of them.
 test-lib: setup
-	$(BIN)/python -m pytest tests -m "not browser" -q
-test-notebooks: setup
-	$(BIN)/python -m pytest --nbval-lax --nbval-sanitize-with tests/nbval_sanitize.cfg chapters -q
-test-book: setup
-	@bash tools/build_book.sh
-test-browser: setup
+	$(BIN)/python -m pytest $(PYTEST_ARGS) -m "not browser and not book" -q
+# The book build, every chapter executed afresh (errors and warnings fail it).
+test-book: setup-book
+	@BOOK_FRESH=1 bash tools/build_book.sh
+# That build, then each executed chapter against its committed outputs.
+test-notebooks: test-book
+	$(BIN)/python -m pytest tests -m book -q
+# The built pages in Chromium (the book is built first if it is not).
+test-browser: setup-book
+	@test -f $(BUILD)/html/index.html || bash tools/build_book.sh
 	$(BIN)/python -m pytest tests -m browser -q
 
 lab: setup
 	$(BIN)/jupyter lab chapters
 
 serve:
-	@test -d $(BUILD)/html || { echo "no built book: run 'make book' first"; exit 1; }
+	@test -f $(BUILD)/html/index.html || $(MAKE) --no-print-directory book
 	$(BIN)/python -m http.server --directory $(BUILD)/html 8000
 
 clean:

@@ -1,17 +1,54 @@
 #!/usr/bin/env bash
-# Execute every chapter and build the HTML book into book/_build/html (BOOK_OUT overrides "book").
+# Execute every chapter once and build the HTML book into $BOOK_OUT/_build/html (BOOK_OUT: book).
+# The executed chapters stay under $BOOK_OUT/_build/jupyter_execute/chapters/, where
+# tools/compare_outputs.py (make test-notebooks) checks them against the committed ones.
 # Cell errors and Sphinx warnings fail the build; a failing cell is reported with its notebook.
+#   BOOK_FRESH=1   execute every chapter again (make test, make test-notebooks, make test-book).
+#                  Otherwise jupyter-cache reuses the execution of a chapter whose code is unchanged,
+#                  and the whole cache is dropped when gpt2lib, pyproject.toml or the venv change.
+#   BOOK_TOC=FILE  build only the pages of another table of contents (e.g. one chapter, to time it).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+VENV=${VENV:-.venv}
+case "$VENV" in /*) ;; *) VENV="$PWD/$VENV" ;; esac
+PY="$VENV/bin/python"
 OUT=${BOOK_OUT:-book}
+CACHE=book/_build/.jupyter_cache   # as _config.yml's execute.cache
 # A fresh progress record, so that the published outputs never show the builder's own progress.
 export GPT2LIB_PROGRESS="$(mktemp -d)/progress.json"
 export GPT2LIB_OFFLINE=1 HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 PYDEVD_DISABLE_FILE_VALIDATION=1
-export PATH="$PWD/.venv/bin:$PATH"
-[ -f book/_vendor/mathjax/tex-chtml.js ] || { echo "book/_vendor is missing: run 'make setup'" >&2; exit 1; }
-mkdir -p "$OUT/_build"
+# The checkout-local cache, as `make` uses (the book model is trained there once).
+export GPT2LIB_CACHE=${GPT2LIB_CACHE:-$PWD/.gpt2lib_cache}
+export PATH="$VENV/bin:$PATH"
+[ -x "$VENV/bin/jupyter-book" ] || { echo "no jupyter-book in $VENV: run 'make setup'" >&2; exit 1; }
+[ -f book/_vendor/mathjax/tex-chtml.js ] || { echo "book/_vendor is missing: run 'make setup-book' (it needs npm once)" >&2; exit 1; }
+mkdir -p "$OUT/_build" book/_build
 start=$(date +%s)
-build() { .venv/bin/jupyter-book build . --all -W -n --keep-going --path-output "$OUT" 2>&1 | tee "$OUT/_build/build.log"; }
+
+# The book's small model is trained here, before any kernel starts, so that no cell spends minutes
+# training it in silence (a cell has `execute.timeout` seconds); afterwards it loads from the cache.
+"$PY" -c "from gpt2lib.book import book_model; book_model()"
+
+# What the chapters' outputs depend on besides their own code: when it changes, nothing cached is
+# reused. (Hashed in Python: sha256sum is not on macOS.)
+key=$("$PY" - "$VENV" <<'EOF'
+import hashlib, pathlib, sys
+h = hashlib.sha256()
+files = sorted(pathlib.Path("gpt2lib").rglob("*")) + [pathlib.Path("pyproject.toml"), pathlib.Path(sys.argv[1], ".gpt2lib-setup")]
+for f in files:
+    if f.is_file() and "__pycache__" not in f.parts:
+        h.update(str(f).encode() + b"\0" + f.read_bytes() + b"\0")
+print(h.hexdigest())
+EOF
+)
+if [ "${BOOK_FRESH:-0}" = 1 ] || [ "$(cat "$CACHE.key" 2>/dev/null)" != "$key" ]; then
+  rm -rf "$CACHE"
+fi
+echo "$key" > "$CACHE.key"
+
+toc=()
+[ -z "${BOOK_TOC:-}" ] || toc=(--toc "$BOOK_TOC")
+build() { "$VENV/bin/jupyter-book" build . --all -W -n --keep-going --path-output "$OUT" ${toc[@]+"${toc[@]}"} 2>&1 | tee "$OUT/_build/build.log"; }
 # A kernel that stops answering (seen rarely, inside nbclient, never as a cell error) is retried once:
 # notebooks already executed come from the cache, and a real cell error fails the second build too.
 status=0
@@ -23,7 +60,7 @@ if [ "$status" != 0 ] && grep -q "DeadKernelError\|CellTimeoutError" "$OUT/_buil
 fi
 if [ "$status" != 0 ]; then
   echo "book build FAILED; the notebook and cell that failed are named above (full log: $OUT/_build/build.log)" >&2
-  for report in "$OUT"/_build/html/reports/*.err.log; do
+  for report in "$OUT"/_build/html/reports/*.err.log "$OUT"/_build/html/reports/*/*.err.log; do
     [ -e "$report" ] && { echo "--- $report"; tail -n 40 "$report"; }
   done
   exit 1

@@ -1,0 +1,112 @@
+"""The set-up and the tools around it: a failed step stops tools/setup.sh with a line naming it, an old
+Python is refused, the extras it installs are the ones pyproject.toml declares, Chromium is found
+wherever it lives. tools/setup.sh runs here against a stand-in interpreter, so nothing is installed."""
+from __future__ import annotations
+
+import os
+import re
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from browser_checks import CHROMIUM_APPS, find_chromium
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _executable(path: Path, text: str = "#!/bin/sh\nexit 0\n") -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    path.chmod(path.stat().st_mode | stat.S_IXUSR)
+    return path
+
+
+# --- Chromium ---
+
+def test_chromium_from_a_variable_then_path(tmp_path):
+    browser = _executable(tmp_path / "apps" / "my-chrome")
+    assert find_chromium({"CHROMIUM": str(browser), "PATH": ""}) == str(browser)
+    bin_dir = tmp_path / "bin"
+    _executable(bin_dir / "chromium-browser")
+    assert find_chromium({"BROWSER_PATH": "chromium-browser", "PATH": str(bin_dir)}) == str(bin_dir / "chromium-browser")
+    assert find_chromium({"PATH": str(bin_dir)}) == str(bin_dir / "chromium-browser")
+    _executable(bin_dir / "google-chrome")
+    _executable(bin_dir / "chromium")
+    assert find_chromium({"PATH": str(bin_dir)}) == str(bin_dir / "chromium"), "chromium comes first"
+
+
+def test_chromium_missing_or_misnamed(tmp_path):
+    if any(os.path.isfile(app) for app in CHROMIUM_APPS):
+        pytest.skip("a macOS browser app is installed here")
+    assert find_chromium({"PATH": str(tmp_path)}) is None
+    with pytest.raises(FileNotFoundError, match="CHROMIUM='/no/such/browser'"):
+        find_chromium({"CHROMIUM": "/no/such/browser", "PATH": str(tmp_path)})
+
+
+# --- tools/setup.sh ---
+
+# A stand-in for the venv's python: answers the set-up's questions, and fails the step named in $FAIL.
+FAKE_PYTHON = """#!/bin/sh
+case "$1 $2 $3" in
+  "--version"*) echo "Python ${FAKE_VERSION:-3.11.0}"; exit 0 ;;
+  "-m pip install"*) echo "pip install $*" >> "$FAKE_LOG"
+    [ "$FAIL" = pip ] && { echo "ERROR: No matching distribution found for gpt2lib-missing-dep" >&2; exit 1; }; exit 0 ;;
+  "-m pip check"*) [ "$FAIL" = check ] && { echo "broken 1.0 requires missing" ; exit 1; }; exit 0 ;;
+  "tools/check_env.py"*) [ "$FAIL" = env ] && { echo "[check_env] import nbval failed" >&2; exit 1; }; exit 0 ;;
+  "-c"*) case "$2" in *version_info*) [ "${FAKE_VERSION:-3.11.0}" = 3.9.18 ] && exit 1; exit 0 ;;
+                      *__version__*) echo 2.13.0 ;; esac; exit 0 ;;
+esac
+exit 0
+"""
+
+
+def run_setup(tmp_path: Path, fail: str = "", version: str = "3.11.0", python: str | None = None):
+    venv = tmp_path / "venv"
+    _executable(venv / "bin" / "python", FAKE_PYTHON)
+    env = {**os.environ, "VENV": str(venv), "FAIL": fail, "FAKE_VERSION": version, "TMPDIR": str(tmp_path),
+           "FAKE_LOG": str(tmp_path / "pip.log"), "PYTHON": python or sys.executable, "EXTRA_PIP_SPEC": ""}
+    result = subprocess.run(["bash", str(ROOT / "tools" / "setup.sh"), "python"], env=env, cwd=ROOT,
+                            capture_output=True, text=True, timeout=120)
+    return result, (venv / ".gpt2lib-setup").exists()
+
+
+@pytest.mark.parametrize("fail, line", [
+    ("pip", r"\[setup\] FAILED: installing gpt2lib\[interop,book,lab,test\] and its requirements"),
+    ("env", r"\[setup\] FAILED: the environment in .* is incomplete"),
+    ("check", r"\[setup\] FAILED: pip check found conflicting requirements"),
+])
+def test_setup_stops_on_a_failed_step_and_writes_no_stamp(tmp_path, fail, line):
+    result, stamped = run_setup(tmp_path, fail=fail)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert re.search(line, result.stderr), result.stderr
+    assert not stamped
+
+
+def test_setup_succeeds_installs_the_extras_and_then_does_nothing(tmp_path):
+    result, stamped = run_setup(tmp_path)
+    assert result.returncode == 0 and stamped, result.stdout + result.stderr
+    pip_calls = (tmp_path / "pip.log").read_text()
+    assert "-e .[interop,book,lab,test]" in pip_calls and "--upgrade" not in pip_calls
+    again, _ = run_setup(tmp_path, fail="pip")  # stamp up to date: pip is not called again
+    assert again.returncode == 0 and "up to date" in again.stdout, again.stdout + again.stderr
+
+
+def test_setup_refuses_an_old_python(tmp_path):
+    old = _executable(tmp_path / "python3.9", FAKE_PYTHON.replace("${FAKE_VERSION:-3.11.0}", "3.9.18"))
+    result, stamped = run_setup(tmp_path, python=str(old))
+    assert result.returncode == 1 and not stamped
+    assert "Python 3.9.18; gpt2lib needs Python 3.10 or newer" in result.stderr, result.stderr
+
+
+def test_the_extras_setup_installs_are_declared_in_pyproject():
+    tomllib = pytest.importorskip("tomllib")
+    extras = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]
+    installed = re.search(r"^EXTRAS=(\S+)", (ROOT / "tools" / "setup.sh").read_text(), re.M).group(1).split(",")
+    assert set(installed) <= set(extras), f"setup.sh installs extras {installed}; pyproject has {sorted(extras)}"
+    # what the chapters import comes with anything that executes them
+    for name in ("book", "lab"):
+        assert "gpt2lib[notebook]" in extras[name], f"[{name}] must include gpt2lib[notebook]"
+    assert not (ROOT / "requirements.txt").exists(), "pyproject.toml is the one list of dependencies"
