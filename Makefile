@@ -21,7 +21,7 @@ export GPT2LIB_CACHE ?= $(abspath .gpt2lib_cache)
 # What `make test-lib` runs (e.g. PYTEST_ARGS="tests/test_model.py -x").
 PYTEST_ARGS ?= tests
 
-.PHONY: setup setup-book book test test-lib test-notebooks test-book test-browser lab serve clean
+.PHONY: setup setup-book book test test-lib test-notebooks test-book test-browser lab serve clean release-assets
 
 # The Python environment: torch, gpt2lib and the extras in pyproject.toml.
 setup:
@@ -58,6 +58,10 @@ lab: setup
 serve:
 	@test -f $(BUILD)/html/index.html || $(MAKE) --no-print-directory book
 	$(BIN)/python -m http.server --directory $(BUILD)/html 8000
+
+# The book model's release asset (the seeded CPU run) into dist/release-assets/, with its sha256.
+release-assets: setup
+	$(BIN)/python tools/release_assets.py dist/release-assets
 
 clean:
 	rm -rf $(BUILD)
