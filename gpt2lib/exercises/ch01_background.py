@@ -39,10 +39,12 @@ def _counts_unigram(ids: torch.Tensor, vocab_size: int) -> torch.Tensor:
 
 
 def _count_cases(rng: random.Random) -> list[Case]:
+    v = rng.randint(5, 9)
     return [
         Case("a hand-sized sequence [0, 1, 0, 1, 2]", (torch.tensor([0, 1, 0, 1, 2]), 3)),
-        Case("40 random ids, vocabulary 5", (_ids(rng, 40, 5), 5)),
+        Case(f"{(n := rng.randint(30, 60))} random ids, vocabulary {v}", (_ids(rng, n, v), v)),
         Case("a token never seen (vocabulary 8, ids < 4)", (_ids(rng, 30, 4), 8)),
+        Case("a single id: no pairs at all", (torch.tensor([rng.randrange(4)]), 4)),
         Case("200 random ids, vocabulary 12", (_ids(rng, 200, 12), 12)),
     ]
 
@@ -51,11 +53,11 @@ check_bigram_counts = register(Exercise(
     "bigram_counts", chapter=1, title="Count the bigrams", level="easy", minutes=5,
     reference=_bigram_counts, cases=_count_cases,
     mistakes=[
-        Mistake("row = the current token, column = the next one: counts[a, b] counts 'b followed a'",
-                _counts_transposed),
-        Mistake("the last token has no successor: pair ids[i] with ids[i+1] only for i < len(ids) - 1 "
-                "(torch.roll wraps around to the first token)", _counts_wrap_around),
-        Mistake("count pairs of neighbours (ids[i], ids[i+1]), not each token with itself", _counts_unigram),
+        Mistake("you counted counts[next, current]: the row is the current token a, the column the token b "
+                "after it", _counts_transposed),
+        Mistake("you also paired the last token with the first (torch.roll wraps around); the last token has "
+                "no successor", _counts_wrap_around),
+        Mistake("you counted each token with itself; count each neighbour pair (ids[i], ids[i+1])", _counts_unigram),
     ],
 ))
 
@@ -91,6 +93,7 @@ def _probs_cases(rng: random.Random) -> list[Case]:
         Case("counts of 60 random ids over 4 tokens, smoothing 1", (table(4, 60), 1.0)),
         Case("a row of zeros (token 3 never seen), smoothing 0.5", (empty_row, 0.5)),
         Case("counts over 9 tokens, smoothing 0.1", (table(9, 300), 0.1)),
+        Case(f"counts over 5 tokens, smoothing {(s := round(rng.uniform(0.2, 3.0), 2))}", (table(5, 40), s)),
     ]
 
 
@@ -98,11 +101,12 @@ check_bigram_probs = register(Exercise(
     "bigram_probs", chapter=1, title="From counts to smoothed probabilities", level="easy", minutes=5,
     reference=_bigram_probs, cases=_probs_cases,
     mistakes=[
-        Mistake("each ROW is a distribution over the next token: normalise along dim=1", _probs_columns),
-        Mistake("add the smoothing to every count before summing the row, or the rows no longer sum to 1",
+        Mistake("you normalised each column (dim=0); each ROW is a distribution over the next token, so "
+                "divide by the row sums (dim=1)", _probs_columns),
+        Mistake("you added the smoothing to the counts but not to the row sums, so the rows no longer sum to 1",
                 _probs_numerator_only),
-        Mistake("apply the smoothing: without it an unseen pair has probability 0 (and a row of zeros "
-                "is not a distribution)", _probs_no_smoothing),
+        Mistake("you left out the smoothing: an unseen pair then has probability 0 (and a row of zeros is "
+                "not a distribution)", _probs_no_smoothing),
     ],
 ))
 
@@ -127,7 +131,7 @@ def _nll_transposed(probs: torch.Tensor, ids: torch.Tensor) -> float:
 
 def _nll_cases(rng: random.Random) -> list[Case]:
     cases = []
-    for v, n in ((4, 10), (7, 60), (12, 200)):
+    for v, n in ((4, 10), (7, 60), (12, 200), (rng.randint(3, 9), rng.randint(2, 40))):
         logits = torch.randn(v, v) * 2
         cases.append(Case(f"{v} tokens, {n} ids", (torch.softmax(logits, dim=1), _ids(rng, n, v))))
     return cases
@@ -137,10 +141,9 @@ check_mean_nll = register(Exercise(
     "mean_nll", chapter=1, title="The bigram model's loss", level="medium", minutes=8,
     reference=_mean_nll, cases=_nll_cases,
     mistakes=[
-        Mistake("the loss is in nats: use the natural log (torch.log), not log2", _nll_bits),
-        Mistake("average over the predicted tokens: take the mean, not the sum", _nll_sum),
-        Mistake("p(next | current) is probs[current, next]: the row is the token you condition on",
-                _nll_transposed),
+        Mistake("you used log2 (bits); the loss is in nats, with the natural log (torch.log)", _nll_bits),
+        Mistake("you summed over the predicted tokens instead of taking the mean", _nll_sum),
+        Mistake("you read probs[next, current]; p(next | current) is probs[current, next]", _nll_transposed),
     ],
 ))
 
@@ -167,6 +170,8 @@ def _bpb_cases(rng: random.Random) -> list[Case]:
         Case("bytes as tokens: 1000 tokens, 1000 bytes", (2.35, 1000, 1000)),
         Case("BPE: 13,278 tokens for 48,000 bytes", (4.1, 13278, 48000)),
         Case("random", (rng.uniform(1, 6), rng.randrange(100, 5000), rng.randrange(5000, 20000))),
+        Case("random, about 2 bytes per token", (rng.uniform(0.5, 3), (n := rng.randrange(500, 2000)),
+                                                  2 * n + rng.randrange(-50, 50))),
     ]
 
 
@@ -174,9 +179,10 @@ check_bits_per_byte = register(Exercise(
     "bits_per_byte", chapter=1, title="Bits per byte, comparable across tokenizers", level="easy", minutes=5,
     reference=_bits_per_byte, cases=_bpb_cases,
     mistakes=[
-        Mistake("spread the total loss over the BYTES: multiply by n_tokens and divide by n_bytes", _bpb_per_token),
-        Mistake("the loss is in nats; divide by ln 2 to get bits", _bpb_no_ln2),
-        Mistake("total loss = mean_nll * n_tokens, then per byte: divide by n_bytes (not the other way round)",
+        Mistake("you converted the loss per TOKEN to bits; spread the total (mean_nll * n_tokens) over the "
+                "n_bytes bytes", _bpb_per_token),
+        Mistake("you left the loss in nats; divide by ln 2 to get bits", _bpb_no_ln2),
+        Mistake("you swapped n_tokens and n_bytes: the total is mean_nll * n_tokens, then divide by n_bytes",
                 _bpb_inverted),
     ],
 ))

@@ -55,6 +55,8 @@ def _count_cases(rng):
     return [
         Case("GPT-2 small (124M)", (50257, 1024, 12, 768)),
         Case("a tiny model", (rng.randint(50, 500), rng.choice([16, 32, 64]), rng.randint(1, 4), heads * rng.randint(4, 16))),
+        Case("a model with more positions than words", (rng.randint(20, 60), rng.choice([128, 256]), rng.randint(2, 6),
+                                                        heads * rng.randint(2, 8))),
         Case("GPT-2 XL", (50257, 1024, 48, 1600)),
     ]
 
@@ -63,11 +65,13 @@ check_count_parameters = register(Exercise(
     "count_parameters", chapter=2, title="The parameter count of a GPT-2 configuration", level="medium", minutes=15,
     reference=_count_parameters, cases=_count_cases,
     mistakes=[
-        Mistake("GPT-2 ties its output layer to the token embedding (the same matrix): count it once", _count_untied),
-        Mistake("you forgot the learned position embeddings: block_size x n_embd", _count_no_positions),
-        Mistake("you forgot the biases: every linear layer in GPT-2 has one", _count_no_biases),
-        Mistake("you forgot the LayerNorms: two per block plus a final one, each with a weight and a bias", _count_no_layernorm),
-        Mistake("the MLP's hidden layer is 4 x n_embd wide, not n_embd", _count_narrow_mlp),
+        Mistake("you counted the output layer as a matrix of its own; GPT-2 ties it to the token embedding "
+                "(the same matrix), so it counts once", _count_untied),
+        Mistake("you left out the learned position embeddings (block_size x n_embd)", _count_no_positions),
+        Mistake("you left out the biases: every linear layer in GPT-2 has one", _count_no_biases),
+        Mistake("you left out the LayerNorms: two per block plus a final one, each with a weight and a bias",
+                _count_no_layernorm),
+        Mistake("the MLP's hidden layer were n_embd wide; it is 4 x n_embd", _count_narrow_mlp),
     ],
 ))
 
@@ -121,7 +125,7 @@ def _compare_shapes(expected: dict, got) -> None:
     for key, shape in expected.items():
         try:
             value = tuple(int(n) for n in got[key])
-        except TypeError:
+        except (TypeError, ValueError):
             raise CheckFailed(f"'{key}': expected a tuple of ints, got {got[key]!r}") from None
         if value != shape:
             raise CheckFailed(f"'{key}': expected {shape}, got {value}")
@@ -139,10 +143,13 @@ check_model_shapes = register(Exercise(
     "model_shapes", chapter=2, title="The shape of every tensor on the way from ids to logits", level="easy", minutes=10,
     reference=_model_shapes, cases=_shape_cases, compare=_compare_shapes,
     mistakes=[
-        Mistake("the heads are moved in front of the positions: (B, n_head, T, head_dim), so that each head is a batch of (T, d) matrices", _shapes_untransposed),
-        Mistake("the MLP widens each vector to 4 x n_embd before narrowing it back", _shapes_narrow_mlp),
-        Mistake("the model predicts a next token at EVERY position, so the logits keep the T dimension", _shapes_last_logits),
-        Mistake("scores compare every query with every key: (B, n_head, T, T)", _shapes_scores),
+        Mistake("the heads stayed after the positions, (B, T, n_head, head_dim); they move in front, "
+                "(B, n_head, T, head_dim), so that each head is a batch of (T, d) matrices", _shapes_untransposed),
+        Mistake("the MLP's hidden layer were n_embd wide; it widens each vector to 4 x n_embd", _shapes_narrow_mlp),
+        Mistake("the model predicted only at the last position; it predicts a next token at EVERY position, "
+                "so the logits keep the T dimension", _shapes_last_logits),
+        Mistake("the scores were (B, n_head, T, head_dim); every query meets every key: (B, n_head, T, T)",
+                _shapes_scores),
     ],
 ))
 
@@ -174,6 +181,7 @@ def _count_scores_cases(rng):
         Case("GPT-2 medium (24 layers, 16 heads), one 1024-token sequence", (1, 1024, 24, 16)),
         Case("random small sizes", (rng.randint(2, 8), rng.randint(3, 100), rng.randint(2, 6), rng.randint(2, 8))),
         Case("a single token", (3, 1, 4, 2)),
+        Case("one layer, one head", (rng.randint(1, 4), rng.randint(2, 50), 1, 1)),
     ]
 
 
@@ -181,9 +189,9 @@ check_attention_scores = register(Exercise(
     "attention_scores", chapter=2, title="How many attention scores survive the causal mask", level="easy", minutes=5,
     reference=_attention_scores, cases=_count_scores_cases,
     mistakes=[
-        Mistake("the causal mask hides the future: token t sees only tokens 0..t, not all T", _scores_full),
-        Mistake("off-by-one: a token also sees itself, so token t has t + 1 scores", _scores_no_diagonal),
-        Mistake("every head computes its own scores: multiply by n_head", _scores_one_head),
-        Mistake("every layer computes its own scores: multiply by n_layer", _scores_one_layer),
+        Mistake("there were no causal mask; token t sees only tokens 0..t, not all T", _scores_full),
+        Mistake("a token could not see itself; token t has t + 1 scores (keys 0..t)", _scores_no_diagonal),
+        Mistake("you counted one head; every head computes its own scores", _scores_one_head),
+        Mistake("you counted one layer; every layer computes its own scores", _scores_one_layer),
     ],
 ))

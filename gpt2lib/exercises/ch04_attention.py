@@ -42,6 +42,7 @@ def _softmax_global_sum(x: Tensor) -> Tensor:
 def _softmax_cases(rng):
     return [
         Case("random 3x5 scores", (torch.randn(3, 5),)),
+        Case(f"one vector of {(n := rng.randint(4, 12))} scores", (torch.randn(n) * 2,)),
         Case("a batch of 2 heads, 4x4 scores", (torch.randn(2, 4, 4) * 3,)),
         Case("large scores (exp overflows in float32)", (torch.tensor([[1000.0, 999.0, 998.0], [-5.0, 0.0, 5.0]]),)),
         Case("a row with -inf (a masked key)", (torch.tensor([[0.5, float("-inf"), 1.5], [2.0, 1.0, float("-inf")]]),)),
@@ -52,9 +53,12 @@ check_softmax = register(Exercise(
     "softmax", chapter=4, title="A numerically stable softmax over the last dimension", level="easy", minutes=5,
     reference=_softmax, cases=_softmax_cases,
     mistakes=[
-        Mistake("softmax over the wrong dimension: each row (the last dimension) must sum to 1; use dim=-1", _softmax_dim0),
-        Mistake("exp of large scores overflows to inf: subtract the row's maximum before exp (it cancels out)", _softmax_no_max),
-        Mistake("you normalised by the sum of the whole tensor: divide by each row's own sum (dim=-1, keepdim=True)", _softmax_global_sum),
+        Mistake("you took the softmax over dim=0; each row (the last dimension, dim=-1) must sum to 1",
+                _softmax_dim0),
+        Mistake("you took exp of the raw scores; large scores overflow to inf, so subtract each row's maximum "
+                "first (it cancels out)", _softmax_no_max),
+        Mistake("you divided by the sum of the whole tensor; divide by each row's own sum (dim=-1, keepdim=True)",
+                _softmax_global_sum),
     ],
 ))
 
@@ -104,6 +108,8 @@ def _scores_cases(rng):
         Case("batch 2 x 3 heads, T=4, d_k=16", (torch.randn(2, 3, 4, 16), torch.randn(2, 3, 4, 16))),
         Case("a single token", (torch.randn(1, 1, 4), torch.randn(1, 1, 4))),
         Case(f"T={(t := rng.randint(6, 9))}, d_k=64", (torch.randn(t, 64), torch.randn(t, 64))),
+        Case(f"batch 3, T={(t2 := rng.randint(2, 7))}, d_k={(d := rng.choice([2, 5, 32]))}",
+             (torch.randn(3, t2, d) * 2, torch.randn(3, t2, d) * 2)),
     ]
 
 
@@ -116,20 +122,26 @@ def _compare_masked(expected: Tensor, got: Tensor) -> None:
         raise CheckFailed(f"expected shape {tuple(expected.shape)}, got shape {tuple(got.shape)}")
     exp_hidden, got_hidden = expected == float("-inf"), got.detach().cpu() == float("-inf")
     if not torch.equal(exp_hidden, got_hidden):
+        first = (exp_hidden != got_hidden).nonzero()[0].tolist()
+        should = "be -inf (a future key)" if exp_hidden[tuple(first)] else "not be -inf (a key the query may see)"
         raise CheckFailed(f"the mask differs: {int(exp_hidden.sum())} scores should be -inf, yours has "
-                          f"{int(got_hidden.sum())} (and {int((exp_hidden != got_hidden).sum())} positions disagree)")
-    compare(expected[~exp_hidden], got.detach().cpu()[~exp_hidden])
+                          f"{int(got_hidden.sum())}; the first disagreement is at {first}, which should {should}")
+    compare(expected, got.detach().cpu())
 
 
 check_masked_scores = register(Exercise(
     "masked_scores", chapter=4, title="Scaled attention scores with the causal mask", level="medium", minutes=10,
     reference=_masked_scores, cases=_scores_cases, compare=_compare_masked,
     mistakes=[
-        Mistake("missing sqrt(d_k): divide Q K^T by math.sqrt(d_k), the size of the last dimension", _masked_scores_no_sqrt),
+        Mistake("you left out the scaling; divide Q K^T by math.sqrt(d_k), the size of the last dimension",
+                _masked_scores_no_sqrt),
         Mistake("you divided by d_k; the formula divides by its square root, sqrt(d_k)", _masked_scores_by_dk),
-        Mistake("off-by-one in the mask: a token may look at itself, so keep the diagonal (tril with diagonal=0)", _masked_scores_diag),
-        Mistake("the mask is upside down: hide the keys AFTER the query (above the diagonal), keep those before it", _masked_scores_upper),
-        Mistake("masked scores must be -inf, not 0: exp(0) = 1 would still give the future a weight", _masked_scores_zero),
+        Mistake("the mask also hid the diagonal; a token may look at itself (tril with diagonal=0)",
+                _masked_scores_diag),
+        Mistake("the mask were upside down; hide the keys AFTER the query (above the diagonal), keep those "
+                "before it", _masked_scores_upper),
+        Mistake("the masked scores were 0; they must be -inf, since exp(0) = 1 would still give the future a "
+                "weight", _masked_scores_zero),
     ],
 ))
 
@@ -157,6 +169,8 @@ def _split_cases(rng):
         Case("B=1, T=4, C=8 into 2 heads", (torch.randn(1, 4, 8), 2)),
         Case("one head (nothing to split)", (torch.randn(2, 3, 6), 1)),
         Case("B=3, T=7, C=64 into 4 heads", (torch.randn(3, 7, 64), 4)),
+        Case(f"random sizes, {(h := rng.choice([2, 3, 6]))} heads",
+             (torch.randn(rng.randint(1, 3), rng.randint(1, 6), h * rng.randint(1, 5)), h)),
     ]
 
 
@@ -164,10 +178,10 @@ check_split_heads = register(Exercise(
     "split_heads", chapter=4, title="Split (B, T, C) into heads (B, n_head, T, C / n_head)", level="medium", minutes=10,
     reference=_split_heads, cases=_split_cases,
     mistakes=[
-        Mistake("forgotten transpose: a reshape straight to (B, n_head, T, d) mixes positions and heads; "
-                "view as (B, T, n_head, d) first, then swap dimensions 1 and 2", _split_no_transpose),
-        Mistake("head h owns the contiguous channels h*d .. (h+1)*d - 1: view the last dimension as "
-                "(n_head, d), in that order, not (d, n_head)", _split_wrong_order),
+        Mistake("you reshaped straight to (B, n_head, T, d), which mixes positions and heads; view as "
+                "(B, T, n_head, d) first, then swap dimensions 1 and 2", _split_no_transpose),
+        Mistake("you split the last dimension as (d, n_head); head h owns the contiguous channels "
+                "h*d .. (h+1)*d - 1, so view it as (n_head, d)", _split_wrong_order),
     ],
 ))
 
@@ -216,16 +230,20 @@ def _mha_cases(rng):
         ws = tuple(torch.randn(C, C) * s for _ in range(4))
         return Case(name, (torch.randn(B, T, C), *ws, h))
     return [case("B=2, T=5, C=16, 4 heads", 2, 5, 16, 4), case("B=1, T=6, C=12, 3 heads", 1, 6, 12, 3),
-            case("one head", 1, 4, 8, 1), case("a single token", 2, 1, 8, 2)]
+            case("one head", 1, 4, 8, 1), case("a single token", 2, 1, 8, 2),
+            case("random sizes", rng.randint(1, 3), rng.randint(2, 7), 4 * (h := rng.choice([1, 2, 4])), h)]
 
 
 check_multi_head_attention = register(Exercise(
     "multi_head_attention", chapter=4, title="MultiHead(X) = Concat(head_1..head_h) W^O, causal", level="hard", minutes=20,
     reference=_multi_head_attention, cases=_mha_cases,
     mistakes=[
-        Mistake("missing sqrt(d_k): scale the scores by 1/sqrt(d_k), with d_k the size of ONE head (C / n_head)", _mha_no_sqrt),
-        Mistake("no causal mask: a token must not see the tokens after it", _mha_no_mask),
-        Mistake("forgotten transpose when merging the heads: (B, n_head, T, d) -> transpose(1, 2) -> (B, T, C)", _mha_merge_no_transpose),
-        Mistake("softmax over the wrong dimension: each query's weights over the keys (dim=-1) must sum to 1", _mha_wrong_dim),
+        Mistake("you left out the scaling by 1/sqrt(d_k), with d_k the size of ONE head (C / n_head)",
+                _mha_no_sqrt),
+        Mistake("there were no causal mask; a token must not see the tokens after it", _mha_no_mask),
+        Mistake("you merged the heads without the transpose; (B, n_head, T, d) -> transpose(1, 2) -> (B, T, C)",
+                _mha_merge_no_transpose),
+        Mistake("you took the softmax over the queries (dim=-2); each query's weights over the keys (dim=-1) "
+                "must sum to 1", _mha_wrong_dim),
     ],
 ))

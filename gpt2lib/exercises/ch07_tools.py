@@ -59,23 +59,30 @@ def _first_difference_cases(rng: random.Random) -> list[Case]:
     changed[k + 2] = (changed[k + 2] + 7) % 50257  # a second difference later: report the first
     first = list(a)
     first[0] = (first[0] + 1) % 50257
+    last = list(a)
+    last[-1] = (last[-1] + 10) % 50257  # same leading digits as often as not: "12345" vs "12355"
+    cut = rng.randint(1, len(a) - 1)
     return [
         Case("identical ids", (list(a), list(a))),
         Case(f"two ids differ, the first at position {k}", (list(a), changed)),
         Case("the very first id differs", (first, list(a))),
-        Case("one list is a prefix of the other", (list(a), a[: len(a) // 2])),
+        Case("only the last id differs", (list(a), last)),
+        # both orders: a solution that only handles a longer first list must fail
+        Case(f"the second list is the first {cut} ids of the first", (list(a), a[:cut])),
+        Case(f"the first list is the first {cut} ids of the second", (a[:cut], list(a))),
+        Case("one list is empty", ([], a[:3])),
         Case("both empty", ([], [])),
     ]
 
 
 check_first_difference = register(Exercise(
     "first_difference", chapter=7, title="Where two tokenizers' ids first differ", level="easy", minutes=5,
-    reference=_first_difference, cases=_first_difference_cases,
+    reference=_first_difference, cases=_first_difference_cases, int_required=True,
     mistakes=[
-        Mistake("when one list is a prefix of the other they still differ: at the end of the shorter one",
+        Mistake("a list that is a prefix of the other counted as equal; they differ at the end of the shorter one",
                 _first_difference_ignores_length),
-        Mistake("positions count from 0, as list indices do", _first_difference_one_based),
-        Mistake("report the first difference, not the last: stop at the first mismatch", _first_difference_last),
+        Mistake("you counted positions from 1; they count from 0, as list indices do", _first_difference_one_based),
+        Mistake("you reported the last difference; stop at the first mismatch", _first_difference_last),
     ],
 ))
 
@@ -136,10 +143,11 @@ check_read_safetensors_header = register(Exercise(
     "read_safetensors_header", chapter=7, title="Read a safetensors header by hand", level="medium", minutes=10,
     reference=_read_header, cases=_header_cases,
     mistakes=[
-        Mistake("'__metadata__' is not a tensor: leave it out", _read_header_keeps_metadata),
-        Mistake("the first 8 bytes are a little-endian unsigned 64-bit integer (struct format '<Q')",
-                _read_header_big_endian),
-        Mistake("'data_offsets' says where the bytes lie; the shape is under 'shape'", _read_header_offsets),
+        Mistake("you kept '__metadata__', which is not a tensor", _read_header_keeps_metadata),
+        Mistake("you read the length big-endian; the first 8 bytes are a little-endian unsigned 64-bit "
+                "integer (struct format '<Q')", _read_header_big_endian),
+        Mistake("you took 'data_offsets' (where the bytes lie) for the shape, which is under 'shape'",
+                _read_header_offsets),
     ],
 ))
 
@@ -244,11 +252,11 @@ check_convert_hf_state_dict = register(Exercise(
     "convert_hf_state_dict", chapter=7, title="Hugging Face's GPT-2 weights under the book's names",
     level="hard", minutes=20, reference=_convert_hf_state_dict, cases=_convert_cases, compare=_compare_state_dicts,
     mistakes=[
-        Mistake("Hugging Face's Conv1D stores weights as (in, out); nn.Linear wants (out, in): transpose them",
-                _convert_no_transpose),
-        Mistake("only the four Conv1D weights per block need a transpose; embeddings and the head do not",
-                _convert_transpose_all),
-        Mistake("the book's names have no 'transformer.' prefix", _convert_keeps_prefix),
-        Mistake("the book's state dict lists the tied head too: keep 'lm_head.weight'", _convert_drops_head),
+        Mistake("you left the Conv1D weights as they were; Hugging Face stores them as (in, out) and nn.Linear "
+                "wants (out, in)", _convert_no_transpose),
+        Mistake("you transposed every matrix; only the four Conv1D weights per block need it, not the "
+                "embeddings or the head", _convert_transpose_all),
+        Mistake("you kept the 'transformer.' prefix, which the book's names do not have", _convert_keeps_prefix),
+        Mistake("you dropped 'lm_head.weight'; the book's state dict lists the tied head too", _convert_drops_head),
     ],
 ))

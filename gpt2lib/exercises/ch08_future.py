@@ -16,17 +16,19 @@ def _train_flops(n_params: int, n_tokens: int) -> float:
 def _flops_cases(rng: random.Random) -> list[Case]:
     return [Case("GPT-2 small on 10B tokens", (124_439_808, 10_000_000_000)),
             Case("random size", (rng.randrange(10**6, 10**9), rng.randrange(10**8, 10**11))),
-            Case("one parameter, one token", (1, 1))]
+            Case("one parameter, one token", (1, 1)),
+            Case("a tiny model on a few tokens", (rng.randrange(2, 1000), rng.randrange(2, 1000)))]
 
 
 check_training_flops_6nd = register(Exercise(
     "training_flops_6nd", chapter=8, title="Training FLOPs: 6 N D", level="easy", minutes=5,
     reference=_train_flops, cases=_flops_cases,
-    mistakes=[Mistake("that counts the forward pass only (2 FLOPs per parameter per token); the backward "
+    mistakes=[Mistake("you counted the forward pass only (2 FLOPs per parameter per token); the backward "
                       "pass costs twice the forward", lambda n, d: 2.0 * n * d),
-              Mistake("a multiply-add is 2 FLOPs: forward 2 N, backward 4 N per token", lambda n, d: 3.0 * n * d),
-              Mistake("the backward pass computes gradients for activations *and* weights: 4 N, not 2 N",
-                      lambda n, d: 4.0 * n * d)],
+              Mistake("you counted a multiply-add as 1 FLOP; it is 2: forward 2 N, backward 4 N per token",
+                      lambda n, d: 3.0 * n * d),
+              Mistake("the backward pass cost as much as the forward; it computes gradients for activations "
+                      "*and* weights: 4 N, not 2 N", lambda n, d: 4.0 * n * d)],
 ))
 
 
@@ -43,11 +45,11 @@ def _memory_cases(rng: random.Random) -> list[Case]:
 check_adam_memory_bytes = register(Exercise(
     "adam_memory_bytes", chapter=8, title="Bytes to train N parameters with Adam (fp32)", level="easy",
     minutes=5, reference=_adam_bytes, cases=_memory_cases,
-    mistakes=[Mistake("weights only: training also holds a gradient and Adam's two moments per parameter",
-                      lambda n: 4 * n),
-              Mistake("you forgot the gradient (4 bytes per parameter)", lambda n: 12 * n),
-              Mistake("weights and gradients only: Adam also keeps two moments (m and v), 4 bytes each",
-                      lambda n: 8 * n)],
+    mistakes=[Mistake("you counted the weights only; training also holds a gradient and Adam's two moments "
+                      "per parameter", lambda n: 4 * n),
+              Mistake("you left out the gradient (4 bytes per parameter)", lambda n: 12 * n),
+              Mistake("you counted weights and gradients only; Adam also keeps two moments (m and v), 4 bytes "
+                      "each", lambda n: 8 * n)],
 ))
 
 
@@ -66,10 +68,11 @@ def _hours_cases(rng: random.Random) -> list[Case]:
 check_gpu_hours = register(Exercise(
     "gpu_hours", chapter=8, title="GPU-hours from 6 N D, peak FLOP/s and MFU", level="medium", minutes=8,
     reference=_gpu_hours, cases=_hours_cases,
-    mistakes=[Mistake("a GPU never runs at its peak: divide by peak_flops * mfu",
+    mistakes=[Mistake("the GPU ran at its peak; it never does: divide by peak_flops * mfu",
                       lambda n, d, peak, mfu: 6.0 * n * d / peak / 3600.0),
-              Mistake("that is GPU-seconds: divide by 3600", lambda n, d, peak, mfu: 6.0 * n * d / (peak * mfu)),
-              Mistake("MFU is a fraction of the peak: the achieved rate is peak * mfu, not peak / mfu",
+              Mistake("you stopped at GPU-seconds; divide by 3600",
+                      lambda n, d, peak, mfu: 6.0 * n * d / (peak * mfu)),
+              Mistake("the achieved rate were peak / mfu; MFU is a fraction of the peak, so it is peak * mfu",
                       lambda n, d, peak, mfu: 6.0 * n * d * mfu / peak / 3600.0)],
 ))
 
@@ -112,8 +115,9 @@ def _fit_log_a(n_params: torch.Tensor, losses: torch.Tensor) -> tuple[float, flo
 check_fit_power_law = register(Exercise(
     "fit_power_law", chapter=8, title="Fit a scaling law L = a * N^(-b)", level="medium", minutes=12,
     reference=_fit_power_law, cases=_law_cases,
-    mistakes=[Mistake("a power law is a straight line in log-log space: fit log L against log N",
-                      _fit_linear_space),
-              Mistake("L = a * N^(-b) falls with N, so b is minus the slope (b > 0)", _fit_sign),
-              Mistake("the intercept of the log-log line is log a: return exp(intercept)", _fit_log_a)],
+    mistakes=[Mistake("you fitted L against N directly; a power law is a straight line in log-log space, "
+                      "so fit log L against log N", _fit_linear_space),
+              Mistake("you returned the slope as b; L = a * N^(-b) falls with N, so b is minus the slope (b > 0)",
+                      _fit_sign),
+              Mistake("you returned the intercept itself; it is log a, so return exp(intercept)", _fit_log_a)],
 ))

@@ -48,6 +48,7 @@ def _bytes_per_token_cases(rng: random.Random) -> list[Case]:
     return [
         Case("English text, GPT-2's chunks", ("The model predicts the next token, one token at a time.", pretokenize)),
         Case("Chinese text, GPT-2's chunks", ("语言模型预测下一个词元。", pretokenize)),
+        Case("mixed text, GPT-2's chunks", (mixed, pretokenize)),
         Case("mixed text, three-byte tokens", (mixed, three_byte_chunks)),
     ]
 
@@ -56,9 +57,9 @@ check_bytes_per_token = register(Exercise(
     "bytes_per_token", chapter=9, title="How many bytes of text one token covers", level="easy", minutes=5,
     reference=_bytes_per_token, cases=_bytes_per_token_cases,
     mistakes=[
-        Mistake("count UTF-8 bytes (text.encode('utf-8')), not characters: a Chinese character is 3 bytes",
-                _bytes_per_token_chars),
-        Mistake("bytes divided by tokens, not tokens divided by bytes", _tokens_per_byte),
+        Mistake("you counted characters; count UTF-8 bytes (text.encode('utf-8')): a Chinese character is 3 "
+                "bytes", _bytes_per_token_chars),
+        Mistake("you divided tokens by bytes; bytes per token is bytes divided by tokens", _tokens_per_byte),
     ],
 ))
 
@@ -99,10 +100,12 @@ check_training_days = register(Exercise(
     "training_days", chapter=9, title="Training time from 6·N·D FLOPs", level="medium", minutes=10,
     reference=_training_days, cases=_training_cases,
     mistakes=[
-        Mistake("training costs 6·N·D: 2·N·D for the forward pass and twice that for the backward", _training_days_forward_only),
-        Mistake("no GPU runs at its peak: multiply the peak by the utilisation", _training_days_peak),
-        Mistake("the answer is in days: 86,400 seconds each", _training_hours),
-        Mistake("the GPUs share the work: divide by their number", _training_days_one_gpu),
+        Mistake("you counted 2·N·D (the forward pass only); training costs 6·N·D, the backward pass twice the "
+                "forward", _training_days_forward_only),
+        Mistake("the GPUs ran at their peak; no GPU does: multiply the peak by the utilisation",
+                _training_days_peak),
+        Mistake("you stopped at hours; the answer is in days (86,400 seconds each)", _training_hours),
+        Mistake("one GPU did all the work; the GPUs share it, so divide by their number", _training_days_one_gpu),
     ],
 ))
 
@@ -144,9 +147,10 @@ check_inference_bytes = register(Exercise(
     "inference_bytes", chapter=9, title="Memory for inference: weights plus the KV cache", level="medium", minutes=10,
     reference=_inference_bytes, cases=_inference_cases,
     mistakes=[
-        Mistake("the cache holds keys and values: two tensors per layer", _inference_no_values),
-        Mistake("every layer keeps its own keys and values: multiply by n_layer", _inference_one_layer),
-        Mistake("the weights are only part of it: add the KV cache for the whole context", _inference_weights_only),
-        Mistake("each sequence in the batch has its own cache: multiply by batch", _inference_one_sequence),
+        Mistake("the cache held keys only; it holds keys and values, two tensors per layer", _inference_no_values),
+        Mistake("you counted one layer's cache; every layer keeps its own keys and values", _inference_one_layer),
+        Mistake("you counted the weights only; add the KV cache for the whole context", _inference_weights_only),
+        Mistake("you counted one sequence's cache; each sequence in the batch has its own",
+                _inference_one_sequence),
     ],
 ))
