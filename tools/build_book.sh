@@ -7,6 +7,7 @@
 #                  Otherwise jupyter-cache reuses the execution of a chapter whose code is unchanged,
 #                  and the whole cache is dropped when gpt2lib, pyproject.toml or the venv change.
 #   BOOK_TOC=FILE  build only the pages of another table of contents (e.g. one chapter, to time it).
+#   BOOK_ONLINE=1  let the chapters use the network (.github/workflows/book.yml publishes that build).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 VENV=${VENV:-.venv}
@@ -16,7 +17,13 @@ OUT=${BOOK_OUT:-book}
 CACHE=book/_build/.jupyter_cache   # as _config.yml's execute.cache
 # A fresh progress record, so that the published outputs never show the builder's own progress.
 export GPT2LIB_PROGRESS="$(mktemp -d)/progress.json"
-export GPT2LIB_OFFLINE=1 HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 PYDEVD_DISABLE_FILE_VALIDATION=1
+export PYDEVD_DISABLE_FILE_VALIDATION=1
+# Offline unless BOOK_ONLINE=1 (the publishing workflow): then the chapters take their online branches.
+if [ "${BOOK_ONLINE:-0}" = 1 ]; then
+  export GPT2LIB_OFFLINE=0 HF_HUB_OFFLINE=0 TRANSFORMERS_OFFLINE=0
+else
+  export GPT2LIB_OFFLINE=1 HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1
+fi
 # The checkout-local cache, as `make` uses (the book model is trained there once).
 export GPT2LIB_CACHE=${GPT2LIB_CACHE:-$PWD/.gpt2lib_cache}
 export PATH="$VENV/bin:$PATH"

@@ -1,0 +1,41 @@
+"""The publishing workflow: valid for GitHub (linted against the workflow schema that check-jsonschema
+ships, offline), running the same test command as CI, and publishing only from main."""
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+WORKFLOW = ROOT / ".github" / "workflows" / "book.yml"
+
+
+def lint(path: Path) -> subprocess.CompletedProcess:
+    exe = shutil.which("check-jsonschema") or str(Path(sys.executable).parent / "check-jsonschema")
+    if not Path(exe).exists():
+        pytest.fail("check-jsonschema is missing: run `make setup` (it is in the [test] extra)")
+    return subprocess.run([exe, "--builtin-schema", "vendor.github-workflows", str(path)],
+                          capture_output=True, text=True)
+
+
+def test_workflow_is_valid():
+    result = lint(WORKFLOW)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_the_linter_rejects_a_broken_workflow(tmp_path):
+    broken = tmp_path / "broken.yml"
+    broken.write_text(WORKFLOW.read_text("utf-8").replace("runs-on:", "runs_on:", 1), "utf-8")
+    assert lint(broken).returncode != 0
+
+
+def test_workflow_runs_what_ci_runs_and_publishes_from_main_only():
+    text = WORKFLOW.read_text("utf-8")
+    ci = (ROOT / ".ci" / "run").read_text("utf-8")
+    assert "exec make test" in ci and "run: make test" in text
+    assert "github.ref == 'refs/heads/main'" in text
+    assert 'BOOK_ONLINE: "1"' in text and "BOOK_ONLINE" in (ROOT / "tools" / "build_book.sh").read_text("utf-8")
+    assert "actions/deploy-pages@" in text and "path: book/_build/html" in text
