@@ -102,7 +102,9 @@ if ! "$PY" -c "import sys" >/dev/null 2>&1; then
 fi
 python_ok "$PY" || die "$VENV was made with $("$PY" --version 2>&1); remove it ('rm -rf $VENV') and run the set-up again with Python 3.10+"
 
-want_stamp=$(hash_of pyproject.toml tools/setup.sh tools/check_env.py "$TORCH_SPEC" "$EXTRA_PIP_SPEC" "$("$PY" --version 2>&1)")
+# The stamp covers what decides the environment, and this checkout: a venv shared with another clone
+# gets gpt2lib installed (editable) from here again.
+want_stamp=$(hash_of pyproject.toml tools/setup.sh tools/check_env.py "$TORCH_SPEC" "$EXTRA_PIP_SPEC" "$("$PY" --version 2>&1)" "checkout:$PWD")
 if [ "$(cat "$STAMP" 2>/dev/null)" != "$want_stamp" ]; then
   rm -f "$STAMP"
   if ! "$PY" -c "import torch" >/dev/null 2>&1; then
