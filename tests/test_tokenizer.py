@@ -291,3 +291,207 @@ def test_corrupt_and_mismatched_files(trained, gpt2, tmp_path):
 def test_split_pattern_examples(gpt2):
     assert split("Hello world's  3.14  \n\n x") == ["Hello", " world", "'s", " ", " 3", ".", "14", "  \n\n", " x"]
     assert gpt2.split("I'M") == ["I", "'", "M"]  # contractions are case-sensitive in GPT-2
+
+
+# ------------------------------------------------------------------ long words: fast == reference
+def _adversarial_words(seed: int, max_len: int) -> list[str]:
+    """Words that stress BPE: runs of one character, repeated patterns, base64 blobs, digits, DNA,
+    mixed scripts and emoji, each up to ``max_len`` characters."""
+    import base64
+    import random
+
+    rng = random.Random(seed)
+    words = []
+    for _ in range(25):
+        n = rng.randint(1, max_len)
+        words += [
+            rng.choice("aZé中 0!\n") * n,
+            (rng.choice(["ab", "abc", "ing", "the", "0", "00", "12", "🙂", "é", "xyz"]) * n)[:n],
+            base64.b64encode(rng.randbytes(n)).decode()[:n],
+            "".join(rng.choice("0123456789") for _ in range(n)),
+            "".join(rng.choice("ACGT") for _ in range(n)),
+            "".join(rng.choice("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ") for _ in range(n)),
+            "".join(chr(rng.choice([rng.randrange(33, 127), rng.randrange(0x4E00, 0x4F00), rng.randrange(0x1F600, 0x1F650),
+                                    rng.randrange(0x400, 0x450), 0x301, 0x200D])) for _ in range(n)),
+        ]
+    return words
+
+
+def test_fast_encoder_equals_reference_and_tiktoken(gpt2, tiktoken_gpt2):
+    for word in _adversarial_words(seed=0, max_len=400):
+        data = word.encode("utf-8")
+        assert gpt2.bpe(data) == gpt2.bpe_reference(data), word[:40]
+        assert gpt2.encode(word) == tiktoken_gpt2.encode_ordinary(word), word[:40]
+
+
+def test_fast_encoder_equals_reference_on_a_trained_vocabulary(trained):
+    # a small vocabulary leaves long chains of short merges: a different shape of merge tree from GPT-2's
+    for word in _adversarial_words(seed=1, max_len=300):
+        data = word.encode("utf-8")
+        assert trained.bpe(data) == trained.bpe_reference(data), word[:40]
+
+
+@pytest.mark.parametrize("word", ["a" * 50_000, "7" * 30_001, "ab" * 20_000,
+                                  "".join(__import__("random").Random(3).choice("0123456789") for _ in range(50_000))],
+                         ids=["50k letters a", "30k sevens", "abab...", "50k random digits"])
+def test_long_words_match_tiktoken(gpt2, tiktoken_gpt2, word):
+    assert gpt2.encode(word) == tiktoken_gpt2.encode_ordinary(word)
+
+
+def _count_lines(fn, *args) -> int:
+    """How many lines of gpt2lib.tokenizer's Python code ``fn(*args)`` executes: a measure of work that,
+    unlike a timer, does not depend on the machine or its load."""
+    import sys
+
+    folder = str(Path(tok_files.__file__).parent)
+    count = 0
+
+    def tracer(frame, event, arg):
+        nonlocal count
+        if not frame.f_code.co_filename.startswith(folder):
+            return None
+        if event == "line":
+            count += 1
+        return tracer
+
+    old = sys.gettrace()
+    sys.settrace(tracer)
+    try:
+        fn(*args)
+    finally:
+        sys.settrace(old)
+    return count
+
+
+def _letters(n: int, seed: int = 0) -> bytes:
+    import random
+
+    rng = random.Random(seed)
+    return "".join(rng.choice("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ") for _ in range(n)).encode()
+
+
+def test_encoding_work_grows_like_n_log_n(gpt2):
+    # 4x the letters: an n log n encoder does about 4-5x the work, a quadratic one about 16x
+    small, big = _letters(2_000), _letters(8_000)
+    fast = _count_lines(gpt2.bpe, big) / _count_lines(gpt2.bpe, small)
+    assert fast < 6, f"the fast encoder did {fast:.1f}x the work on 4x the letters"
+    # the measure can fail: the reference rescans the word per merge (shorter words, it is slow)
+    reference = _count_lines(gpt2.bpe_reference, _letters(1_200)) / _count_lines(gpt2.bpe_reference, _letters(300))
+    assert reference > 10, f"the count should tell a quadratic encoder apart, got {reference:.1f}x"
+
+
+def test_training_work_grows_like_n_log_n():
+    # one long word, a merge per 10 letters: the old trainer rewrote the whole word at every merge
+    def train(n: int, fn=train_merges):
+        words = Counter({_letters(n, seed=1): 1})
+        return lambda: fn(words, n // 10, progress=False) if fn is train_merges else fn(words, n // 10)
+
+    fast = _count_lines(train(8_000)) / _count_lines(train(2_000))
+    assert fast < 6, f"the fast trainer did {fast:.1f}x the work on 4x the letters"
+    naive = _count_lines(train(1_600, train_merges_naive)) / _count_lines(train(400, train_merges_naive))
+    assert naive > 10, "the count should tell a quadratic trainer apart"
+
+
+def test_fast_trainer_matches_naive_on_long_words():
+    words = Counter({_letters(3_000, seed=2): 1, b"a" * 2_500: 3, b"ab" * 700: 2, b"0123456789" * 150: 1,
+                     "中文".encode() * 200: 1})
+    assert train_merges(words, 300, progress=False) == train_merges_naive(words, 300)
+
+
+# ---------------------------------------------------------------------------- validation on load
+def _write_own(path: Path, trained: BPETokenizer, **changes) -> Path:
+    trained.save(path)
+    data = json.loads(path.read_text("utf-8"))
+    for key, value in changes.items():
+        if value is _DROP:
+            del data[key]
+        else:
+            data[key] = value
+    path.write_text(json.dumps(data, ensure_ascii=False), "utf-8")
+    return path
+
+
+_DROP = object()
+
+
+def test_special_tokens_as_a_string_is_refused(trained, tmp_path):
+    # before: "<|endoftext|>" loaded as 13 one-character special tokens
+    path = _write_own(tmp_path / "t.json", trained, special_tokens="<|endoftext|>")
+    with pytest.raises(tok_files.TokenizerFileError, match=r"special_tokens.*list of non-empty strings"):
+        BPETokenizer.load(path)
+    for bad in ([""], [5], {"<|endoftext|>": 600}, ["<|a|>", "<|a|>"]):
+        with pytest.raises(tok_files.TokenizerFileError, match="special_tokens"):
+            BPETokenizer.load(_write_own(tmp_path / "t.json", trained, special_tokens=bad))
+    with pytest.raises(TypeError, match=r"list of strings.*write \['<\|endoftext\|>'\]"):
+        BPETokenizer(trained.merges, special_tokens="<|endoftext|>")
+    with pytest.raises(TypeError, match="list of strings"):
+        BPETokenizer.train("some text here", 300, special_tokens="<|endoftext|>", progress=False)
+
+
+@pytest.mark.parametrize("pattern, message", [
+    (".", "loses text.*'\\\\n'"),  # skips newlines: encode would drop them
+    (r"\w+", "loses text"),
+    (r" ?\p{L}+| ?\p{N}+", "loses text"),
+    ("(", "not a valid regular expression"),
+    (r"(\p{L}+)|\s+|.", "capturing group"),
+    (r"\p{L}*|\s|.", "empty string"),
+    (5, "str"),
+])
+def test_a_pattern_that_does_not_split_losslessly_is_refused(trained, tmp_path, pattern, message):
+    with pytest.raises(tok_files.TokenizerFileError, match=message):
+        BPETokenizer.load(_write_own(tmp_path / "t.json", trained, pattern=pattern))
+    with pytest.raises((TypeError, ValueError), match=message):
+        BPETokenizer(trained.merges, pattern=pattern)
+    if isinstance(pattern, str):
+        with pytest.raises(ValueError, match=message):
+            BPETokenizer.train("some text here", 300, pattern=pattern, progress=False)
+
+
+def test_lossless_patterns_are_accepted():
+    # GPT-4's pattern (case-insensitive contractions, digits in threes) and a whitespace splitter
+    gpt4 = r"""(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"""
+    for pattern in (GPT2_PATTERN, gpt4, r"\s+|\S+", r"(?s)."):
+        tok = BPETokenizer.train(SMALL_TEXT, 300, pattern=pattern, progress=False)
+        for text in CORPUS.values():
+            assert tok.decode(tok.encode(text)) == text
+
+
+def test_a_file_without_valid_merges_is_refused(trained, tmp_path):
+    cases = [
+        (dict(merges=_DROP), 'no "merges" list'),
+        (dict(merges="Ġ t"), "must be a list"),
+        (dict(merges=[["Ġ", "t"]]), "merge 0 is .*expected one string 'left right'"),
+        (dict(merges=["Ġ t h"]), "merge 0 is 'Ġ t h'"),
+        (dict(merges=["Ġt"]), "merge 0 is 'Ġt'"),
+        (dict(merges=["a \u4e2d"]), "merge 0.*byte alphabet"),
+        (dict(merges=["Ġ t", "Ġt h", "Ġ t"]), "merge 2.*already exists"),
+        (dict(merges=["Ġt h", "Ġ t"]), "merge 0.*out of order"),
+        (dict(name=["x"]), '"name" must be a string'),
+    ]
+    for changes, message in cases:
+        with pytest.raises(tok_files.TokenizerFileError, match=message):
+            BPETokenizer.load(_write_own(tmp_path / "t.json", trained, **changes))
+    with pytest.raises(ValueError, match="each merge must be a pair"):
+        BPETokenizer([(b"a", b"b", b"c")])
+    with pytest.raises(ValueError, match="each merge must be a pair"):
+        BPETokenizer([(b"a", "b")])
+
+
+def test_gpt2_files_with_bad_ids_are_refused(trained, tmp_path):
+    trained.save_gpt2_files(tmp_path)
+    good = json.loads((tmp_path / "encoder.json").read_text("utf-8"))
+    cases = [
+        ({**good, "<|endoftext|>": 99_999}, "out of range"),
+        ({**good, "Ġ": -1}, "out of range"),
+        ({**good, "<|endoftext|>": "599"}, "must be integers"),
+        ({**good, "<|endoftext|>": 0}, "share the id 0"),
+        (list(good), "JSON object"),
+    ]
+    for encoder, message in cases:
+        (tmp_path / "encoder.json").write_text(json.dumps(encoder, ensure_ascii=False), "utf-8")
+        with pytest.raises(tok_files.TokenizerFileError, match=message):
+            BPETokenizer.from_pretrained(tmp_path)
+    trained.save_gpt2_files(tmp_path)
+    (tmp_path / "vocab.bpe").write_text("#version: 0.2\nĠ \u4e2d\n", "utf-8")
+    with pytest.raises(tok_files.TokenizerFileError, match="line 2.*byte alphabet"):
+        BPETokenizer.from_pretrained(tmp_path)
