@@ -53,7 +53,7 @@ test-browser: setup-book
 	$(BIN)/python -m pytest tests -m browser -q
 
 lab: setup
-	$(BIN)/jupyter lab chapters
+	$(BIN)/python -m jupyterlab chapters
 
 serve:
 	@test -f $(BUILD)/html/index.html || $(MAKE) --no-print-directory book

@@ -27,7 +27,7 @@ fi
 # The checkout-local cache, as `make` uses (the book model is trained there once).
 export GPT2LIB_CACHE=${GPT2LIB_CACHE:-$PWD/.gpt2lib_cache}
 export PATH="$VENV/bin:$PATH"
-[ -x "$VENV/bin/jupyter-book" ] || { echo "no jupyter-book in $VENV: run 'make setup'" >&2; exit 1; }
+"$PY" -c "import jupyter_book" 2>/dev/null || { echo "no jupyter-book in $VENV: run 'make setup-book'" >&2; exit 1; }
 [ -f book/_vendor/mathjax/tex-chtml.js ] || { echo "book/_vendor is missing: run 'make setup-book' (it needs npm once)" >&2; exit 1; }
 mkdir -p "$OUT/_build" book/_build
 start=$(date +%s)
@@ -55,7 +55,10 @@ echo "$key" > "$CACHE.key"
 
 toc=()
 [ -z "${BOOK_TOC:-}" ] || toc=(--toc "$BOOK_TOC")
-build() { "$VENV/bin/jupyter-book" build . --all -W -n --keep-going --path-output "$OUT" ${toc[@]+"${toc[@]}"} 2>&1 | tee "$OUT/_build/build.log"; }
+# jupyter-book through the venv's interpreter (not a bin/ script, which a venv that reuses system
+# packages may lack), so that the kernels run that interpreter too.
+jupyter_book() { "$PY" -c 'import sys; from jupyter_book.cli.main import main; sys.argv[0] = "jupyter-book"; sys.exit(main())' "$@"; }
+build() { jupyter_book build . --all -W -n --keep-going --path-output "$OUT" ${toc[@]+"${toc[@]}"} 2>&1 | tee "$OUT/_build/build.log"; }
 # A kernel that stops answering (seen rarely, inside nbclient, never as a cell error) is retried once:
 # notebooks already executed come from the cache, and a real cell error fails the second build too.
 status=0

@@ -14,7 +14,7 @@ export PATH="$VENV/bin:$PATH"
 for nb in "$@"; do
   start=$(date +%s)
   "$VENV/bin/python" tools/sync_notebooks.py "$nb"
-  "$VENV/bin/jupyter" nbconvert --to notebook --execute --inplace \
+  "$VENV/bin/python" -m nbconvert --to notebook --execute --inplace \
     --ExecutePreprocessor.timeout=900 --ExecutePreprocessor.kernel_name=python3 "$nb"
   "$VENV/bin/python" tools/clean_notebook.py "$nb"
   echo "executed $nb in $(( $(date +%s) - start )) s"
