@@ -207,6 +207,9 @@ def _resume_settings(args: argparse.Namespace, out: Path) -> tuple[Any, Any, Any
              "--block-size": (args.block_size, config.block_size or model_cfg.block_size),
              "--vocab-size": (args.vocab_size, tok.vocab_size) if kind != "gpt2" else (None, None),
              "--tokenizer": (args.tokenizer, kind)}
+    if args.data is not None and Path(args.data).exists() and Path(corpus).exists() \
+            and Path(args.data).resolve() == Path(corpus).resolve():
+        given.pop("--data")  # the same file, spelled differently
     differ = [f"{flag} {new} (saved: {old})" for flag, (new, old) in given.items()
               if new is not None and str(new) != str(old)]
     if differ:

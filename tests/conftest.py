@@ -1,6 +1,7 @@
 """Shared test set-up: no network, a private progress record and cache for every test session."""
 from __future__ import annotations
 
+import contextlib
 import os
 import tempfile
 
@@ -13,6 +14,7 @@ _tmp = tempfile.mkdtemp(prefix="gpt2lib-tests-")
 os.environ["GPT2LIB_PROGRESS"] = os.path.join(_tmp, "progress.json")
 
 from pathlib import Path
+from typing import Iterator
 
 import pytest
 
@@ -32,20 +34,48 @@ def book_html() -> Path:
     return path
 
 
-@pytest.fixture(scope="session")
-def book_server(book_html: Path):
-    """Serve the built book on a free localhost port, as a reader's browser would see it."""
+@contextlib.contextmanager
+def serve_folder(folder: Path) -> Iterator[str]:
+    """Serve ``folder`` over HTTP on a free localhost port for the duration; yield its base URL."""
     import functools
     import http.server
     import threading
 
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(book_html))
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(folder))
     handler.log_message = lambda *a, **k: None  # type: ignore[assignment]
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+
+
+@pytest.fixture(scope="session")
+def book_server(book_html: Path):
+    """Serve the built book on a free localhost port, as a reader's browser would see it."""
+    with serve_folder(book_html) as url:
+        yield url
+
+
+@pytest.fixture
+def private_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A cache folder of this test's own (``GPT2LIB_CACHE``), so that no test reads what another wrote."""
+    path = tmp_path / "cache"
+    monkeypatch.setenv("GPT2LIB_CACHE", str(path))
+    return path
+
+
+def byte_token_data(text: str, name: str = "bytes", val_fraction: float = 0.1):
+    """A :class:`~gpt2lib.data.TokenData` whose ids are the text's UTF-8 bytes (vocabulary 256): data
+    for tiny training runs without training a tokenizer. The last ``val_fraction`` is validation."""
+    import numpy as np
+
+    from gpt2lib.data import TokenData
+
+    ids = np.frombuffer(text.encode("utf-8"), dtype=np.uint8).astype(np.uint16)
+    cut = int(len(ids) * (1 - val_fraction))
+    return TokenData(name, ids[:cut], ids[cut:], cut, len(ids) - cut, 256)
 
 
 @pytest.fixture(scope="session")

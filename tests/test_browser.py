@@ -48,20 +48,12 @@ def test_solutions_are_hidden_until_clicked(browser, book_server):
 
 def test_check_fails_when_mathjax_is_missing(browser, book_html, tmp_path):
     """The check must be able to fail: the same book without its MathJax files is reported."""
-    import functools
-    import http.server
-    import threading
+    from conftest import serve_folder
 
     broken = tmp_path / "html"
     shutil.copytree(book_html, broken, ignore=shutil.ignore_patterns(".jupyter_cache"))
     shutil.rmtree(broken / "_static" / "mathjax")
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(broken))
-    handler.log_message = lambda *a, **k: None  # type: ignore[assignment]
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        problems = check_page(browser, f"http://127.0.0.1:{server.server_address[1]}/chapters/04_attention_math.html")
-    finally:
-        server.shutdown()
+    with serve_folder(broken) as url:
+        problems = check_page(browser, f"{url}/chapters/04_attention_math.html")
     joined = " ".join(problems)
     assert "MathJax did not load" in joined and "mathjax" in joined.lower(), problems

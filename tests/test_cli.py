@@ -14,9 +14,7 @@ TEXT = "".join(f"The value of x{i} is {i * 7 % 13}, and it is {'odd' if i % 2 el
 TINY = ["--preset", "tiny", "--vocab-size", "300", "--batch-size", "4", "--quiet"]
 
 
-@pytest.fixture(autouse=True)
-def private_cache(tmp_path, monkeypatch):
-    monkeypatch.setenv("GPT2LIB_CACHE", str(tmp_path / "cache"))
+pytestmark = pytest.mark.usefixtures("private_cache")  # the shared fixture of conftest.py
 
 
 @pytest.fixture
@@ -105,3 +103,229 @@ def test_help_explains_every_command():
     assert proc.returncode == 0
     for flag in ("--preset", "--data", "--out", "--max-steps", "--resume", "--grad-accum", "--compile"):
         assert flag in proc.stdout
+
+
+# ------------------------------------------------------------------------- issue 12: nothing lost, one line
+@pytest.fixture(scope="module")
+def saved_run(tmp_path_factory):
+    """One trained run (6 steps, checkpoint every 3), built once; tests work on copies of it."""
+    root = tmp_path_factory.mktemp("saved")
+    (root / "corpus.txt").write_text(TEXT, encoding="utf-8")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("GPT2LIB_CACHE", str(root / "cache"))
+        assert main(["train", "--data", str(root / "corpus.txt"), "--out", str(root / "run"), "--max-steps", "6",
+                     "--eval-interval", "0", "--ckpt-interval", "3", *TINY]) == 0
+    return root
+
+
+@pytest.fixture
+def copy(saved_run, tmp_path, capsys):
+    import shutil
+
+    shutil.copytree(saved_run / "run", tmp_path / "run")
+    shutil.copy(saved_run / "corpus.txt", tmp_path / "corpus.txt")
+    capsys.readouterr()
+    return tmp_path / "run"
+
+
+def error_line(capsys) -> str:
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "Traceback" not in err, err
+    return err
+
+
+def test_a_short_corpus_is_refused_before_training_and_the_folder_stays_usable(tmp_path, capsys):
+    small = tmp_path / "c1k.txt"
+    small.write_text(TEXT[:1000], encoding="utf-8")  # 100 characters of validation: < 129 tokens
+    out = tmp_path / "run"
+    small_preset = [*TINY[2:], "--preset", "small"]  # a context of 128
+    assert main(["train", "--data", str(small), "--out", str(out), "--max-steps", "2", *small_preset]) == 2
+    assert "--block-size" in error_line(capsys)
+    assert not out.exists()
+    # the advice works: a context that fits trains, and writes its checkpoint
+    assert main(["train", "--data", str(small), "--out", str(out), "--max-steps", "2", "--block-size", "16",
+                 *small_preset]) == 0
+    assert json.loads((out / "checkpoint.json").read_text())["step"] == 2
+
+
+def test_block_size_beyond_the_corpus_is_one_line(tmp_path, corpus, capsys):
+    assert main(["train", "--data", str(corpus), "--out", str(tmp_path / "r"), "--block-size", "100000",
+                 *TINY]) == 2
+    assert "cannot fill one window" in error_line(capsys)
+    assert not (tmp_path / "r").exists()
+
+
+def test_a_huge_learning_rate_stops_in_one_line_and_a_rerun_may_use_the_folder(tmp_path, corpus, capsys):
+    out = tmp_path / "run"
+    assert main(["train", "--data", str(corpus), "--out", str(out), "--max-steps", "4", "--lr", "1e30",
+                 "--ckpt-interval", "1", *TINY]) == 2
+    line = error_line(capsys)
+    assert "--lr" in line and "no checkpoint had been written" in line
+    assert not (out / "checkpoint.json").exists()
+    assert main(["train", "--data", str(corpus), "--out", str(out), "--max-steps", "2", *TINY]) == 0
+
+
+def test_a_run_into_a_held_folder_is_refused_in_one_line(copy, capsys):
+    holder = subprocess.Popen([sys.executable, "-c", "import fcntl, sys, time\n"
+                               "f = open(sys.argv[1], 'a+b'); fcntl.flock(f, fcntl.LOCK_EX)\n"
+                               "print('held', flush=True); time.sleep(60)", str(copy / ".lock")],
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        before = digest(copy)
+        assert main(["train", "--out", str(copy), "--resume", "--max-steps", "8", *TINY]) == 2
+        assert "another run is writing" in error_line(capsys)
+        assert digest(copy) == before
+    finally:
+        holder.kill()
+        holder.wait()
+
+
+def test_resume_without_a_checkpoint_is_refused(tmp_path, capsys):
+    assert main(["train", "--out", str(tmp_path / "typo"), "--resume", *TINY]) == 2
+    assert "holds no checkpoint to resume" in error_line(capsys)
+    assert not (tmp_path / "typo").exists()
+
+
+@pytest.mark.parametrize("flags, named", [(["--lr", "0.5"], "--lr 0.5"), (["--batch-size", "8"], "--batch-size 8"),
+                                          (["--vocab-size", "400"], "--vocab-size 400"),
+                                          (["--data", "python-docs"], "--data python-docs"),
+                                          (["--seed", "7"], "--seed 7"), (["--block-size", "32"], "--block-size 32")])
+def test_resume_refuses_settings_that_differ_from_the_saved_run(copy, capsys, flags, named):
+    before = digest(copy)
+    tiny = [f for f in TINY if f not in ("--vocab-size", "300", "--batch-size", "4")]
+    assert main(["train", "--out", str(copy), "--resume", "--max-steps", "8", *tiny, *flags]) == 2
+    line = error_line(capsys)
+    assert named in line and "saved" in line
+    assert digest(copy) == before
+
+
+def test_resume_accepts_the_saved_settings_and_new_intervals(copy, saved_run, capsys):
+    corpus = saved_run / "." / "corpus.txt"  # the same file, spelled differently
+    assert main(["train", "--out", str(copy), "--resume", "--max-steps", "8", "--data", str(corpus),
+                 "--log-interval", "1", *TINY]) == 0
+    rows = [json.loads(line) for line in (copy / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in rows if r["step"] > 6] == [7, 8]  # the new log interval was applied
+
+
+@pytest.mark.parametrize("steps", [["--max-steps", "4"], ["--max-steps", "6"], []])
+def test_resume_with_no_steps_left_says_so(copy, capsys, steps):
+    assert main(["train", "--out", str(copy), "--resume", *steps, *TINY]) == 2
+    assert "already at step 6" in error_line(capsys)
+
+
+def test_sample_says_when_it_drops_the_start_of_a_long_prompt(copy, capsys):
+    prompt = "The value of x1 is 7, and it is odd. " * 40
+    assert main(["sample", "--ckpt", str(copy), "--prompt", prompt, "--max-new-tokens", "4"]) == 0
+    err = capsys.readouterr().err
+    assert "are dropped" in err and "the context holds 64" in err
+    assert main(["sample", "--ckpt", str(copy), "--prompt", "The value", "--max-new-tokens", "4"]) == 0
+    assert capsys.readouterr().err == ""
+
+
+def test_a_device_this_machine_lacks_is_one_line(copy, corpus, tmp_path, capsys, monkeypatch):
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert main(["sample", "--ckpt", str(copy), "--device", "cuda"]) == 2
+    assert "--device cpu" in error_line(capsys)
+    assert main(["train", "--data", str(corpus), "--out", str(tmp_path / "new"), "--device", "cuda", *TINY]) == 2
+    assert "not available" in error_line(capsys)
+    assert not (tmp_path / "new").exists()
+
+
+@pytest.mark.parametrize("damage", ["truncated", "empty", "random"])
+@pytest.mark.parametrize("which", ["weights", "optimizer"])
+def test_damaged_checkpoint_files_are_one_line(copy, capsys, damage, which):
+    import os
+
+    path = copy / json.loads((copy / "checkpoint.json").read_text())[which]
+    raw = path.read_bytes()
+    path.write_bytes({"truncated": raw[: len(raw) // 2], "empty": b"", "random": os.urandom(4096)}[damage])
+    command = (["eval", "--ckpt", str(copy)] if which == "weights"
+               else ["train", "--out", str(copy), "--resume", "--max-steps", "8", *TINY])
+    assert main(command) == 2
+    assert "damaged" in error_line(capsys)
+
+
+@pytest.mark.parametrize("edit", ["missing", "null", "unknown-config-key", "other-depth"])
+def test_a_doctored_checkpoint_json_is_one_line(copy, capsys, edit):
+    info = json.loads((copy / "checkpoint.json").read_text())
+    if edit == "missing":
+        del info["weights"]
+    elif edit == "null":
+        info["model_config"] = None
+    elif edit == "unknown-config-key":
+        info["model_config"]["colour"] = "red"
+    else:
+        info["model_config"]["n_layer"] = 3
+    (copy / "checkpoint.json").write_text(json.dumps(info))
+    assert main(["eval", "--ckpt", str(copy)]) == 2
+    assert str(copy) in error_line(capsys)
+    assert main(["sample", "--ckpt", str(copy)]) == 2
+    error_line(capsys)
+
+
+def test_a_cache_that_is_a_file_is_one_line(tmp_path, corpus, capsys, monkeypatch):
+    (tmp_path / "cachefile").write_text("not a folder")
+    monkeypatch.setenv("GPT2LIB_CACHE", str(tmp_path / "cachefile"))
+    assert main(["train", "--data", str(corpus), "--out", str(tmp_path / "r"), *TINY]) == 2
+    assert "GPT2LIB_CACHE" in error_line(capsys)
+
+
+@pytest.mark.parametrize("code, words", [(28, "free some disk space"), (30, "read-only")])
+def test_a_full_disk_or_read_only_folder_is_one_line_and_keeps_the_checkpoint(copy, capsys, monkeypatch, code,
+                                                                              words):
+    import errno
+    import os
+
+    from gpt2lib import atomic
+
+    assert code in (errno.ENOSPC, errno.EROFS)
+    real_mkstemp = atomic.tempfile.mkstemp
+
+    def no_room(*args, **kwargs):
+        fd, name = real_mkstemp(*args, **kwargs)
+        os.close(fd)
+        os.unlink(name)
+        raise OSError(code, os.strerror(code), name)
+
+    before = digest(copy)
+    monkeypatch.setattr(atomic.tempfile, "mkstemp", no_room)
+    assert main(["train", "--out", str(copy), "--resume", "--max-steps", "8", *TINY]) == 2
+    assert words in error_line(capsys)
+    monkeypatch.undo()
+    after = digest(copy)
+    after.pop("metrics.jsonl"), before.pop("metrics.jsonl")
+    assert after == before
+    assert main(["eval", "--ckpt", str(copy)]) == 0  # the checkpoint still loads
+
+
+def test_a_seed_beyond_64_bits_is_refused(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["train", "--out", str(tmp_path / "x"), "--seed", str(2**64)])
+    assert exc.value.code == 2 and "--seed" in capsys.readouterr().err
+
+
+def test_bugs_show_their_traceback_and_our_errors_do_not(copy, capsys, monkeypatch):
+    import gpt2lib.training.checkpoint as ckpt
+
+    def bug(*args, **kwargs):
+        raise RuntimeError("a genuine bug")
+
+    monkeypatch.setattr(ckpt, "load_checkpoint", bug)
+    with pytest.raises(RuntimeError, match="a genuine bug"):
+        main(["eval", "--ckpt", str(copy)])
+
+    def library_value_error(*args, **kwargs):
+        return int("not a number")  # a ValueError raised outside gpt2lib is a bug too
+
+    monkeypatch.setattr(ckpt, "load_checkpoint", library_value_error)
+    with pytest.raises(ValueError):
+        main(["eval", "--ckpt", str(copy)])
+
+
+def test_exit_status_2_and_1_from_a_shell(tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "gpt2lib", "eval", "--ckpt", str(tmp_path / "none")],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2 and "holds no checkpoint" in proc.stderr and "Traceback" not in proc.stderr

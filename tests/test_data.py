@@ -12,9 +12,7 @@ from gpt2lib.tokenizer import BPETokenizer
 TEXT = "".join(f"Line {i}: the quick brown fox jumps over the lazy dog {i % 7}.\n" for i in range(400))
 
 
-@pytest.fixture(autouse=True)
-def private_cache(tmp_path, monkeypatch):
-    monkeypatch.setenv("GPT2LIB_CACHE", str(tmp_path / "cache"))
+pytestmark = pytest.mark.usefixtures("private_cache")  # the shared fixture of conftest.py
 
 
 @pytest.fixture
@@ -121,3 +119,43 @@ def test_sequential_batches_predict_each_token_once():
     # windows of 10 starting at 0, 10, ..., 90: targets 1..100, each once, in order
     assert seen.tolist() == list(range(1, 101))
     assert len(list(sequential_batches(data, 3, 10, max_batches=2))) == 2
+
+
+# ------------------------------------------------------------------------- issue 12: a damaged cache is rebuilt
+@pytest.mark.parametrize("damage", ["truncate", "flip-a-byte", "delete", "meta-garbage"])
+def test_a_damaged_token_cache_is_rebuilt(tmp_path, byte_tok, damage):
+    import json
+
+    path = tmp_path / "t.txt"
+    path.write_text(TEXT, encoding="utf-8")
+    first = prepare(path, byte_tok)
+    folder = first.folder
+    expected_train, expected_val = np.array(first.train), np.array(first.val)
+    meta = json.loads((folder / "meta.json").read_text())
+    assert meta["files"]["val.bin"]["size"] == 2 * len(expected_val)  # size and hash recorded when written
+    assert len(meta["files"]["val.bin"]["sha256"]) == 64
+    del first
+    if damage == "truncate":
+        (folder / "val.bin").write_bytes((folder / "val.bin").read_bytes()[:-3])
+    elif damage == "flip-a-byte":
+        raw = bytearray((folder / "train.bin").read_bytes())
+        raw[10] ^= 0xFF
+        (folder / "train.bin").write_bytes(bytes(raw))
+    elif damage == "delete":
+        (folder / "train.bin").unlink()
+    else:
+        (folder / "meta.json").write_text("{not json")
+    again = prepare(path, byte_tok)
+    assert again.folder == folder
+    assert np.array_equal(again.train, expected_train) and np.array_equal(again.val, expected_val)
+
+
+def test_get_batch_refuses_starts_out_of_range():
+    data = np.arange(100, dtype=np.uint16)
+    x, _ = get_batch(data, 2, 10, starts=torch.tensor([0, 89]))  # the first and the last window that fit
+    assert x[1, -1] == 98
+    for bad in ([0, 90], [-1, 3]):
+        with pytest.raises(ValueError, match=r"starts must lie in \[0, 89\]"):
+            get_batch(data, 2, 10, starts=torch.tensor(bad))
+    with pytest.raises(ValueError, match="integer positions"):
+        get_batch(data, 2, 10, starts=torch.tensor([0.5, 1.0]))

@@ -11,7 +11,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
 
@@ -20,13 +19,11 @@ STEPS = 6
 
 
 def _run(out: Path | None = None) -> dict[int, float]:
-    from gpt2lib.data import TokenData
+    from conftest import byte_token_data  # importable here too: torchrun puts tests/ first on sys.path
     from gpt2lib.model import GPT, GPTConfig
     from gpt2lib.training import TrainConfig, train
 
-    ids = np.frombuffer(TEXT.encode(), dtype=np.uint8).astype(np.uint16)
-    cut = int(len(ids) * 0.9)
-    data = TokenData("loops", ids[:cut], ids[cut:], cut, len(ids) - cut, 256)
+    data = byte_token_data(TEXT, "loops")
     torch.manual_seed(0)
     model = GPT(GPTConfig(vocab_size=256, block_size=16, n_layer=2, n_head=2, n_embd=32))
     # the global batch is 8 sequences: one process takes all 8, each of two processes takes 4

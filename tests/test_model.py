@@ -67,6 +67,10 @@ def test_preset_overrides_and_errors():
     (dict(n_layer=0), "positive int"),
     (dict(vocab_size=-5), "positive int"),
     (dict(dropout=1.0), "dropout"),
+    (dict(dropout=True), "dropout"),
+    (dict(dropout="0.1"), "dropout"),
+    (dict(bias="no"), "bias must be True or False"),
+    (dict(bias=0), "bias must be True or False"),
 ])
 def test_bad_configs_are_refused(kw, match):
     with pytest.raises(ValueError, match=match):
@@ -229,3 +233,28 @@ def test_bad_targets_get_a_clear_error():
 def test_gpt_needs_a_config():
     with pytest.raises(TypeError, match="GPTConfig"):
         GPT({"n_layer": 2})
+
+
+def test_all_ignored_targets_are_an_error_not_a_nan_loss():
+    model = small()
+    idx = torch.zeros(2, 5, dtype=torch.long)
+    with pytest.raises(ValueError, match="every target is -100"):
+        model(idx, torch.full((2, 5), -100))
+    targets = torch.full((2, 5), -100)
+    targets[1, 3] = 7  # one position left to learn: a finite loss
+    assert torch.isfinite(model(idx, targets)[1])
+
+
+@pytest.mark.parametrize("bad", [101, -3])
+def test_targets_out_of_the_vocabulary_are_named(bad):
+    model = small()
+    idx = torch.zeros(1, 4, dtype=torch.long)
+    with pytest.raises(ValueError, match=f"found {bad}"):
+        model(idx, torch.tensor([[1, 2, bad, 3]]))
+
+
+@pytest.mark.parametrize("eos", [5.5, True, "5", 101])
+def test_eos_token_id_must_be_an_int_id(eos):
+    model = small()
+    with pytest.raises(ValueError, match="eos_token_id"):
+        model.generate(torch.zeros(1, 2, dtype=torch.long), 3, eos_token_id=eos)

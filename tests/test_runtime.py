@@ -121,3 +121,62 @@ def test_describe_environment_names_device_and_versions():
     text = runtime.describe_environment()
     assert text.startswith("device: ")
     assert f"torch {torch.__version__}" in text and f"gpt2lib {gpt2lib.__version__}" in text
+
+
+# ------------------------------------------------------------------------- issue 12
+@pytest.mark.parametrize("name", runtime.ECOSYSTEM_OFFLINE_ENVS)
+def test_is_online_honours_hugging_face_offline_switches(monkeypatch, name):
+    for other in (runtime.OFFLINE_ENV, *runtime.ECOSYSTEM_OFFLINE_ENVS):
+        monkeypatch.delenv(other, raising=False)
+
+    def boom(*a, **k):
+        raise AssertionError(f"is_online touched the network although {name} was set")
+
+    monkeypatch.setattr(runtime.socket, "create_connection", boom)
+    monkeypatch.setenv(name, "1")
+    assert runtime.is_online() is False
+    monkeypatch.setenv(name, "0")  # "0" means online: the probe runs (and here meets the stub)
+    with pytest.raises(AssertionError, match="touched the network"):
+        runtime.is_online()
+
+
+def test_a_missing_device_is_a_device_error(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(runtime.DeviceError, match="--device cpu"):
+        runtime.get_device("cuda")
+
+
+def test_seeds_beyond_64_bits_are_refused():
+    runtime.seed_everything(2**64 - 1)
+    with pytest.raises(ValueError, match="2\\*\\*64"):
+        runtime.seed_everything(2**64)
+    with pytest.raises(ValueError):
+        runtime.seed_everything(-1)
+
+
+def test_a_cache_that_is_a_file_says_so(monkeypatch, tmp_path):
+    (tmp_path / "file").write_text("x")
+    monkeypatch.setenv(runtime.CACHE_ENV, str(tmp_path / "file"))
+    with pytest.raises(runtime.CacheError, match=f"{runtime.CACHE_ENV}"):
+        runtime.cache_dir("data")
+
+
+def test_unwrap_model_takes_off_compile_and_ddp_in_either_order():
+    model = torch.nn.Linear(2, 2)
+
+    class FakeDDP(torch.nn.Module):  # DistributedDataParallel's shape: .module and .no_sync
+        def __init__(self, module):
+            super().__init__()
+            self.module = module
+
+        def no_sync(self):
+            return None
+
+    compiled = torch.compile(model)  # wrapping is lazy: nothing compiles until a call
+    assert runtime.unwrap_model(model) is model
+    assert runtime.unwrap_model(compiled) is model
+    assert runtime.unwrap_model(FakeDDP(compiled)) is model
+    assert runtime.unwrap_model(torch.compile(FakeDDP(model))) is model
+    holder = torch.nn.Module()
+    holder.module = model  # an ordinary attribute named module is not a wrapper
+    assert runtime.unwrap_model(holder) is holder

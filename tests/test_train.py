@@ -5,11 +5,11 @@ import hashlib
 import json
 import math
 
-import numpy as np
 import pytest
 import torch
 
 import gpt2lib.book as book
+from conftest import byte_token_data
 from gpt2lib.data import TokenData
 from gpt2lib.model import GPT, GPTConfig
 from gpt2lib.training import (CheckpointError, TrainConfig, load_checkpoint, lr_at, param_groups, save_checkpoint,
@@ -19,16 +19,12 @@ from gpt2lib.training import checkpoint as ckpt_mod
 TEXT = "".join(f"def f{i}(x):\n    return x * {i % 10} + {i % 3}\n\n" for i in range(600))
 
 
-@pytest.fixture(autouse=True)
-def private_cache(tmp_path, monkeypatch):
-    monkeypatch.setenv("GPT2LIB_CACHE", str(tmp_path / "cache"))
+pytestmark = pytest.mark.usefixtures("private_cache")  # the shared fixture of conftest.py
 
 
 @pytest.fixture(scope="module")
 def data() -> TokenData:
-    ids = np.frombuffer(TEXT.encode(), dtype=np.uint8).astype(np.uint16)  # bytes as ids
-    cut = int(len(ids) * 0.9)
-    return TokenData("code", ids[:cut], ids[cut:], cut, len(ids) - cut, 256)
+    return byte_token_data(TEXT, "code")
 
 
 def tiny_model(seed: int = 0) -> GPT:
@@ -185,3 +181,17 @@ def test_book_model_trains_once_then_loads(monkeypatch, capsys):
     x = torch.tensor([tok.encode("def f(x):\n    return x")])
     torch.testing.assert_close(again(x)[0], model(x)[0], rtol=0, atol=0)
     assert not again.training
+
+
+@pytest.mark.parametrize("field, value", [("grad_clip", float("nan")), ("lr", float("inf")),
+                                          ("weight_decay", float("nan")), ("betas", (0.9, 1.5)),
+                                          ("seed", 2**64), ("warmup_steps", True), ("eval_batches", 0)])
+def test_config_rejects_non_finite_and_out_of_range_values(field, value):
+    with pytest.raises(ValueError, match=field):
+        TrainConfig(**{field: value, **({"min_lr": 0.0} if field == "lr" else {})})
+
+
+def test_config_from_dict_refuses_unknown_keys():
+    assert TrainConfig.from_dict({"max_steps": 3}).max_steps == 3
+    with pytest.raises(ValueError, match="colour"):
+        TrainConfig.from_dict({"max_steps": 3, "colour": "red"})

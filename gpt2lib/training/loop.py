@@ -278,8 +278,14 @@ def _train(raw: nn.Module, data: TokenData, config: TrainConfig, dist: distribut
         return DivergedError(f"{what} at step {at} (peak learning rate {config.lr:g}); training stopped and "
                              f"{kept}. Lower the learning rate (--lr, e.g. {config.lr / 10:g}) and train again")
 
-    def checkpoint(at: int) -> None:
+    def checkpoint(at: int, probe: tuple[torch.Tensor, torch.Tensor]) -> None:
         if out is not None and dist.is_main:
+            # Finite weights can still be ruined (a huge step leaves them near 1e30, and the next loss
+            # is NaN): the weights about to be saved must give a finite loss on the batch just seen.
+            with torch.no_grad(), autocast(device):
+                probe_loss = raw(*probe)[1]
+            if not bool(torch.isfinite(probe_loss)):
+                raise diverged(f"the updated weights give a loss of {float(probe_loss)}", at)
             try:
                 save_checkpoint(out, model=raw, optimizer=optimizer, step=at, train_config=config,
                                 rng=_rng_state(gen), tokenizer=tokenizer,
@@ -338,7 +344,7 @@ def _train(raw: nn.Module, data: TokenData, config: TrainConfig, dist: distribut
                 t_log, tokens_since_log = now, 0
             # The final checkpoint comes before the final evaluation: an evaluation that fails loses nothing.
             if (config.ckpt_interval and step % config.ckpt_interval == 0) or last:
-                checkpoint(step)
+                checkpoint(step, (x, y))
             if (config.eval_interval and step % config.eval_interval == 0) or last:
                 row["val_loss"], _ = evaluate_loss(raw, data.val, block_size=block, batch_size=max(micro, 8),
                                                    max_batches=config.eval_batches, device=device)
