@@ -33,6 +33,16 @@ AllowedSpecial = Union[Literal["all"], Iterable[str]]
 _CACHE_LIMIT = 200_000  # words; bounds memory on huge, diverse corpora
 
 
+def _bad_merge(k: int, merge: object) -> None:
+    """Raise the error that says what is wrong with merge ``k`` (called once it is known to be wrong)."""
+    if (isinstance(merge, (str, bytes)) or not isinstance(merge, Sequence) or len(merge) != 2
+            or not all(isinstance(t, bytes) and t for t in merge)):
+        raise ValueError(f"merge {k} is {merge!r}; each merge must be a pair (left, right) of non-empty bytes")
+    a, b = merge
+    raise ValueError(f"merge {k} ({bytes_to_str(a)!r} {bytes_to_str(b)!r}) uses a token that no earlier merge made: "
+                     "the merges file is corrupt or out of order")
+
+
 class BPETokenizer:
     """Byte-level BPE, identical to GPT-2's on GPT-2's files.
 
@@ -49,26 +59,29 @@ class BPETokenizer:
         self.pattern = pattern
         self.name = name
         self.merges: list[tuple[bytes, bytes]] = []
-        for k, m in enumerate(merges):
-            if isinstance(m, (str, bytes)) or len(m) != 2 or not all(isinstance(t, (bytes, bytearray)) and t for t in m):
-                raise ValueError(f"merge {k} is {m!r}; each merge must be a pair (left, right) of non-empty bytes")
-            self.merges.append((bytes(m[0]), bytes(m[1])))
         self._ranks: dict[tuple[bytes, bytes], int] = {}
         self._decoder: list[bytes] = [bytes([b]) for b in BYTE_ORDER]
         self._encoder: dict[bytes, int] = {t: i for i, t in enumerate(self._decoder)}
         self._byte_ids: list[int] = [self._encoder[bytes([b])] for b in range(256)]
         self._id_ranks: dict[tuple[int, int], int] = {}  # (left id, right id) -> rank; the merged id is 256 + rank
-        for k, (a, b) in enumerate(self.merges):
-            if a not in self._encoder or b not in self._encoder:
-                raise ValueError(f"merge {k} ({bytes_to_str(a)!r} {bytes_to_str(b)!r}) uses a token that no earlier "
-                                 "merge made: the merges file is corrupt or out of order")
-            if a + b in self._encoder:
+        encoder, decoder = self._encoder, self._decoder
+        for k, m in enumerate(merges):
+            try:
+                a, b = m
+                ia, ib = encoder.get(a), encoder.get(b)
+            except (TypeError, ValueError):  # not a pair, or an unhashable part
+                ia = ib = None
+            if ia is None or ib is None:
+                _bad_merge(k, m)
+            ab = a + b
+            if ab in encoder:
                 raise ValueError(f"merge {k} ({bytes_to_str(a)!r} {bytes_to_str(b)!r}) makes a token that already "
                                  "exists: the merges file is corrupt")
+            self.merges.append((a, b))
             self._ranks[(a, b)] = k
-            self._id_ranks[(self._encoder[a], self._encoder[b])] = k
-            self._encoder[a + b] = len(self._decoder)
-            self._decoder.append(a + b)
+            self._id_ranks[(ia, ib)] = k
+            encoder[ab] = len(decoder)
+            decoder.append(ab)
         self.special_tokens: dict[str, int] = {}
         for s in special_tokens:
             if not isinstance(s, str) or not s:
