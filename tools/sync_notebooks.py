@@ -2,8 +2,9 @@
 
 Every chapter starts with the same set-up cell (tag ``setup``), built from the repository URL in
 ``_config.yml``, the one place that URL is written; every chapter ends with a progress cell (tag
-``progress``). Run ``python tools/sync_notebooks.py`` after changing either; ``--check`` only reports
-(the test suite runs it that way).
+``progress``); every solution cell is folded in JupyterLab too (``jupyter.source_hidden``). Run
+``python tools/sync_notebooks.py`` after changing either; ``--check`` only reports (the test suite
+runs it that way).
 """
 from __future__ import annotations
 
@@ -91,6 +92,17 @@ def sync(path: Path, check: bool) -> list[str]:
                 lines[-1] += ";"
                 cell["source"] = "\n".join(lines).splitlines(keepends=True)
                 cell["outputs"] = [o for o in cell.get("outputs", []) if o.get("output_type") != "execute_result"]
+    # Solution cells are folded everywhere a reader may meet them: the HTML book (tag hide-cell), Colab
+    # (cellView: form), and JupyterLab and GitHub, which read Jupyter's own source_hidden flag.
+    for cell in cells:
+        if "solution" not in cell.get("metadata", {}).get("tags", []):
+            continue
+        jupyter = cell["metadata"].get("jupyter", {})
+        if jupyter.get("source_hidden") is not True:
+            first = "".join(cell.get("source", "")).split("\n", 1)[0]
+            problems.append(f"{path.name}: a solution cell is not hidden in JupyterLab ({first})")
+            if not check:
+                cell["metadata"]["jupyter"] = {**jupyter, "source_hidden": True}
     if not check and problems:
         path.write_text(json.dumps(nb, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
     return problems

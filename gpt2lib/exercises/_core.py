@@ -151,6 +151,13 @@ def _compare_float(expected: float, got: Any, atol: float, rtol: float) -> None:
 
 
 def _compare_tensors(expected: torch.Tensor, got: Any, atol: float, rtol: float) -> None:
+    if expected.dim() == 0 and _as_number(got) is not None and not isinstance(got, torch.Tensor):
+        # a 0-d tensor (a loss) answered with loss.item(): the same number
+        value = expected.item()
+        if isinstance(value, bool):
+            return compare(value, got)
+        return (_compare_int(value, got, False) if isinstance(value, int)
+                else _compare_float(value, got, atol, rtol))
     if not isinstance(got, torch.Tensor):
         raise CheckFailed(f"expected a torch.Tensor, got a {type(got).__name__}")
     if tuple(got.shape) != tuple(expected.shape):
@@ -252,6 +259,9 @@ def _unchanged(before: Any, after: Any) -> bool:
     if isinstance(before, (list, tuple)):
         return (type(before) is type(after) and len(before) == len(after)
                 and all(_unchanged(b, a) for b, a in zip(before, after)))
+    if type(before).__eq__ is object.__eq__:
+        # `==` is identity here (a module, an optimizer), and the reader got a copy: cannot tell
+        return True
     try:
         return bool(before == after)
     except Exception:

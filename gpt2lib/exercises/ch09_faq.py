@@ -12,6 +12,7 @@ from typing import Callable
 
 import regex
 
+from ..evaluation import gpu_hours, inference_memory_bytes
 from ._core import Case, Exercise, Mistake, register
 
 # --- 9.1 bytes per token ---------------------------------------------------------------------------
@@ -69,7 +70,8 @@ SECONDS_PER_DAY = 86_400
 
 
 def _training_days(n_params: float, n_tokens: float, n_gpus: int, peak_flops: float, utilisation: float) -> float:
-    return 6 * n_params * n_tokens / (n_gpus * peak_flops * utilisation) / SECONDS_PER_DAY
+    # the package's GPU-hours (6 N D at the utilisation), shared by the GPUs, in days
+    return gpu_hours(n_params, n_tokens, peak_flops=peak_flops, mfu=utilisation) / n_gpus / 24
 
 
 def _training_days_forward_only(n_params, n_tokens, n_gpus, peak_flops, utilisation):
@@ -113,9 +115,9 @@ check_training_days = register(Exercise(
 
 
 def _inference_bytes(n_params: int, n_layer: int, n_embd: int, context: int, batch: int, bytes_per_value: int) -> int:
-    weights = n_params * bytes_per_value
-    kv_cache = 2 * n_layer * batch * context * n_embd * bytes_per_value
-    return weights + kv_cache
+    # weights plus a key and a value per layer, position and sequence: the package's own function
+    return inference_memory_bytes(n_params, n_layer=n_layer, n_embd=n_embd, seq_len=context, batch=batch,
+                                  bytes_per_value=bytes_per_value)
 
 
 def _inference_no_values(n_params, n_layer, n_embd, context, batch, bytes_per_value):
