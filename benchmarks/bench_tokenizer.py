@@ -2,6 +2,7 @@
 
     .venv/bin/python benchmarks/bench_tokenizer.py            # everything, the naive trainer in full
     .venv/bin/python benchmarks/bench_tokenizer.py --quick    # the naive trainer on its first 200 merges
+    .venv/bin/python benchmarks/bench_tokenizer.py --long-words-only
 
 Corpus: Python's own documentation (``pydoc_data.topics``, in every Python install) followed by the
 standard library's source files in sorted order until about 1 MB, so anyone can rerun it offline.
@@ -11,6 +12,10 @@ standard library's source files in sorted order until about 1 MB, so anyone can 
    identical before anything is timed.
 2. Training a 4,096-id vocabulary: the incremental trainer against the naive one (recount every pair at
    every merge), which must learn the same merges.
+3. Long words, where a per-merge rescan is quadratic: encoding one 100,000-letter word, a run of
+   100,000 "a"s and a 200,000-digit number against tiktoken (ids checked identical), the reference
+   encoder on a shorter word for scale, and training 2,000 merges on one 20,000-letter word against
+   Hugging Face's Rust trainer (``tokenizers``) and the naive trainer.
 """
 from __future__ import annotations
 
@@ -49,16 +54,13 @@ def timed(fn, repeat: int = 1) -> tuple[float, object]:
 
 
 def bench_encode(docs: list[str]) -> None:
-    import tiktoken
-    import tiktoken.load
     import transformers
 
-    from gpt2lib.tokenizer import GPT2_PATTERN, BPETokenizer
+    from gpt2lib.tokenizer import BPETokenizer
     from gpt2lib.tokenizer.files import gpt2_files_dir
 
     folder = gpt2_files_dir()
-    ranks = tiktoken.load.data_gym_to_mergeable_bpe_ranks(str(folder / "vocab.bpe"), str(folder / "encoder.json"))
-    tk = tiktoken.Encoding("gpt2", pat_str=GPT2_PATTERN, mergeable_ranks=ranks, special_tokens={"<|endoftext|>": 50256})
+    tk = _tiktoken_gpt2()
     hf = transformers.GPT2Tokenizer(vocab=str(folder / "encoder.json"), merges=str(folder / "vocab.bpe"))
     n_bytes = sum(len(d.encode()) for d in docs)
 
@@ -102,15 +104,93 @@ def bench_train(docs: list[str], vocab_size: int, naive_merges: int | None) -> N
         print(f"  (naive timed on its first {k} merges only; its later steps are a little cheaper since words shrink)")
 
 
+def _tiktoken_gpt2():
+    import tiktoken
+    import tiktoken.load
+
+    from gpt2lib.tokenizer import GPT2_PATTERN
+    from gpt2lib.tokenizer.files import gpt2_files_dir
+
+    folder = gpt2_files_dir()
+    ranks = tiktoken.load.data_gym_to_mergeable_bpe_ranks(str(folder / "vocab.bpe"), str(folder / "encoder.json"))
+    return tiktoken.Encoding("gpt2", pat_str=GPT2_PATTERN, mergeable_ranks=ranks, special_tokens={"<|endoftext|>": 50256})
+
+
+def _random_text(alphabet: str, n: int, seed: int = 0) -> str:
+    import random
+
+    rng = random.Random(seed)
+    return "".join(rng.choice(alphabet) for _ in range(n))
+
+
+def bench_long_words(quick: bool) -> None:
+    from collections import Counter
+
+    from gpt2lib.tokenizer import BPETokenizer
+    from gpt2lib.tokenizer.training import train_merges, train_merges_naive
+
+    letters = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+    tk = _tiktoken_gpt2()
+    print("long words: one word each (the split pattern keeps it whole), fresh tokenizer, no cache")
+    for name, word in [("100,000 random letters", _random_text(letters, 100_000)),
+                       ("100,000 letters 'a'", "a" * 100_000),
+                       ("200,000-digit number", _random_text("0123456789", 200_000, seed=1))]:
+        ours = BPETokenizer.gpt2()
+        assert len(ours.split(word)) == 1
+        t_ours, ids = timed(lambda: ours.encode(word))
+        t_tk, tk_ids = timed(lambda: tk.encode_ordinary(word), repeat=3)
+        assert ids == tk_ids, f"{name}: ids differ from tiktoken"
+        print(f"  encode {name:<24} ours {t_ours:7.3f} s   tiktoken {t_tk:7.4f} s   ratio {t_ours / t_tk:5.1f}x"
+              f"   ({len(ids):,} ids, identical)")
+    ours = BPETokenizer.gpt2()
+    n_ref = 2_000 if quick else 5_000
+    short = _random_text(letters, n_ref, seed=2).encode()
+    t_ref, ref = timed(lambda: ours.bpe_reference(short))
+    t_fast, fast = timed(lambda: ours.bpe(short), repeat=3)
+    assert ref == fast
+    print(f"  reference encoder (rescans per merge) on {n_ref:,} letters: {t_ref:.2f} s, fast {t_fast:.3f} s, "
+          f"same tokens, ratio {t_ref / t_fast:.0f}x")
+
+    n_letters, n_merges = 20_000, 2_000
+    word = _random_text("abcdefghijklmnopqrstuvwxyz", n_letters, seed=3)
+    words = Counter({word.encode(): 1})
+    t_fast, merges = timed(lambda: train_merges(words, n_merges, progress=False))
+    print(f"  train {n_merges:,} merges on one {n_letters:,}-letter word: ours {t_fast:.2f} s", end="")
+    try:
+        from tokenizers import Tokenizer, models, pre_tokenizers, trainers
+
+        def hf_train() -> int:
+            tok = Tokenizer(models.BPE())
+            tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+            trainer = trainers.BpeTrainer(vocab_size=256 + 1 + n_merges, special_tokens=["<|endoftext|>"],
+                                          initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False)
+            tok.train_from_iterator([word], trainer)
+            return tok.get_vocab_size()
+
+        t_hf, size = timed(hf_train, repeat=3)
+        print(f", Hugging Face tokenizers (Rust) {t_hf:.3f} s ({size:,} ids), ratio {t_fast / t_hf:.1f}x")
+    except ImportError:
+        print(" (Hugging Face tokenizers not installed: no Rust trainer to compare with)")
+    k = 50 if quick else 200
+    t_naive, naive = timed(lambda: train_merges_naive(words, k))
+    t_fast_k, fast_k = timed(lambda: train_merges(words, k, progress=False))
+    assert naive == fast_k == merges[:k], "the two trainers disagree"
+    print(f"  naive trainer on the same word, first {k} merges: {t_naive:.2f} s against {t_fast_k:.3f} s, "
+          f"identical merges, ratio {t_naive / t_fast_k:.0f}x")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="time the naive trainer on its first 200 merges only")
     parser.add_argument("--vocab-size", type=int, default=4096)
+    parser.add_argument("--long-words-only", action="store_true", help="only part 3, the long words")
     args = parser.parse_args()
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-    docs = corpus()
-    bench_encode(docs)
-    bench_train(docs, args.vocab_size, 200 if args.quick else None)
+    if not args.long_words_only:
+        docs = corpus()
+        bench_encode(docs)
+        bench_train(docs, args.vocab_size, 200 if args.quick else None)
+    bench_long_words(args.quick)
 
 
 if __name__ == "__main__":
