@@ -97,8 +97,19 @@ def _number(value: Any) -> str:
     if isinstance(value, numbers.Integral):
         return str(int(value))
     if isinstance(value, numbers.Real):
-        return f"{float(value):.6g}"
+        value = float(value)
+        if value.is_integer() and abs(value) < 1e16:
+            return f"{value:.1f}"  # 123653376.0, not 1.23654e+08: a count must be readable to the last digit
+        return f"{value:.6g}"
     return _describe(value)
+
+
+def _two_numbers(expected: Any, got: Any) -> tuple[str, str]:
+    """Both numbers, printed with as many digits as it takes to tell them apart."""
+    e, g = _number(expected), _number(got)
+    if e == g and isinstance(expected, numbers.Real) and isinstance(got, numbers.Real):
+        e, g = repr(float(expected)), repr(float(got))
+    return e, g
 
 
 def _as_number(got: Any) -> numbers.Real | None:
@@ -133,7 +144,7 @@ def _compare_int(expected: int, got: Any, int_required: bool) -> None:
     else:  # beyond 2**53 a float cannot hold every integer: equal up to the float's own rounding
         equal = math.isclose(value, expected, rel_tol=4 * 2**-52, abs_tol=0.0)
     if not equal:
-        raise CheckFailed(f"expected {expected}, got {_number(value)}")
+        raise CheckFailed("expected {}, got {}".format(*_two_numbers(expected, value)))
     if int_required and not _is_integral_type(got):
         raise CheckFailed(f"right value, return an int: expected {expected}, got {_describe(got)} "
                           f"(a {type(got).__name__}; int(...) converts it)")
@@ -147,7 +158,7 @@ def _compare_float(expected: float, got: Any, atol: float, rtol: float) -> None:
     if math.isnan(expected) and math.isnan(value):
         return
     if not math.isclose(value, expected, rel_tol=rtol, abs_tol=atol):
-        raise CheckFailed(f"expected {_number(expected)}, got {_number(value)}")
+        raise CheckFailed("expected {}, got {}".format(*_two_numbers(expected, value)))
 
 
 def _compare_tensors(expected: torch.Tensor, got: Any, atol: float, rtol: float) -> None:
@@ -180,7 +191,7 @@ def _compare_tensors(expected: torch.Tensor, got: Any, atol: float, rtol: float)
     e, g = exp_c[tuple(first)].item(), got_c[tuple(first)].item()
     count = f" ({len(bad)} of {same.numel()} entries differ" + (f", tolerance {atol:g} + {rtol:g} x |expected|)"
                                                                  if expected.is_floating_point() else ")")
-    raise CheckFailed(f"{where}: expected {_number(e)}, got {_number(g)}{count}")
+    raise CheckFailed("{}: expected {}, got {}{}".format(where, *_two_numbers(e, g), count))
 
 
 def _compare_mapping(expected: Mapping, got: Any, atol: float, rtol: float, int_required: bool) -> None:
@@ -335,7 +346,7 @@ class Exercise:
             try:
                 for case, got in answers:
                     wrong = mistake.fn(*copy.deepcopy(case.args), **copy.deepcopy(case.kwargs))
-                    compare(wrong, got, atol=_HINT_ATOL, rtol=_HINT_RTOL)
+                    compare(wrong, got, atol=_HINT_ATOL, rtol=_HINT_RTOL, int_required=self.int_required)
             except Exception:
                 continue
             return mistake
