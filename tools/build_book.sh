@@ -37,10 +37,10 @@ start=$(date +%s)
 "$PY" -c "from gpt2lib.book import book_model; book_model()"
 
 # What the chapters' outputs depend on besides their own code: when it changes, nothing cached is
-# reused. (Hashed in Python: sha256sum is not on macOS.)
-key=$("$PY" - "$VENV" <<'EOF'
+# reused; nor across offline and online builds. (Hashed in Python: sha256sum is not on macOS.)
+key=$("$PY" - "$VENV" "online=${BOOK_ONLINE:-0}" <<'EOF'
 import hashlib, pathlib, sys
-h = hashlib.sha256()
+h = hashlib.sha256(sys.argv[2].encode())
 files = sorted(pathlib.Path("gpt2lib").rglob("*")) + [pathlib.Path("pyproject.toml"), pathlib.Path(sys.argv[1], ".gpt2lib-setup")]
 for f in files:
     if f.is_file() and "__pycache__" not in f.parts:
