@@ -31,19 +31,24 @@ def test_a_page_with_math_has_math(browser, book_server):
 
 
 def test_solutions_are_hidden_until_clicked(browser, book_server):
+    # A chapter may span several notebooks (chapter 5): three solutions per chapter, not per page.
+    per_chapter: dict[str, int] = {}
     for stem in CHAPTERS:
         page = browser.new_page()
         page.route(lambda u: not u.startswith(book_server), lambda route: route.abort())
         page.goto(f"{book_server}/chapters/{stem}.html")
         solutions = page.locator(".tag_solution")
         count = solutions.count()
-        assert count >= 3, f"{stem}: {count} solution cells on the page"
-        first = solutions.first
-        code = first.locator(".cell_input")
-        assert not code.is_visible(), f"{stem}: a solution is visible before it is asked for"
-        first.locator("summary").first.click()
-        code.wait_for(state="visible", timeout=5_000)
+        per_chapter[stem[:2]] = per_chapter.get(stem[:2], 0) + count
+        if count:
+            first = solutions.first
+            code = first.locator(".cell_input")
+            assert not code.is_visible(), f"{stem}: a solution is visible before it is asked for"
+            first.locator("summary").first.click()
+            code.wait_for(state="visible", timeout=5_000)
         page.close()
+    few = {chapter: n for chapter, n in per_chapter.items() if n < 3}
+    assert not few, f"chapters with fewer than three solution cells on their pages: {few}"
 
 
 def test_check_fails_when_mathjax_is_missing(browser, book_html, tmp_path):
