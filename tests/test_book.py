@@ -3,10 +3,8 @@ reader the training (packed, served from a local server standing in for the rele
 hash-checked; a tampered or unreachable asset falls back to training)."""
 from __future__ import annotations
 
-import functools
-import http.server
+import contextlib
 import re
-import threading
 from pathlib import Path
 
 import pytest
@@ -14,6 +12,8 @@ import torch
 
 import gpt2lib.book as book
 from gpt2lib.training import TrainConfig
+
+from conftest import serve_folder
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -36,22 +36,10 @@ def tiny_book(monkeypatch, cache: Path) -> None:
 
 
 @pytest.fixture
-def serve(tmp_path):
+def serve():
     """Serve a folder on 127.0.0.1 (the stand-in for the release URL); yields a function folder -> URL."""
-    servers = []
-
-    def start(folder: Path) -> str:
-        handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(folder))
-        handler.log_message = lambda *a, **k: None  # type: ignore[attr-defined]
-        server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        threading.Thread(target=server.serve_forever, daemon=True).start()
-        servers.append(server)
-        return f"http://127.0.0.1:{server.server_address[1]}"
-
-    yield start
-    for server in servers:
-        server.shutdown()
-        server.server_close()
+    with contextlib.ExitStack() as stack:
+        yield lambda folder: stack.enter_context(serve_folder(folder))
 
 
 def go_online(monkeypatch) -> None:
