@@ -144,7 +144,7 @@ def _merge_cases(rng: random.Random) -> list[Case]:
 
 check_merge = register(Exercise(
     "merge", chapter=3, title="Apply one merge", level="easy", minutes=8,
-    reference=_merge, cases=_merge_cases,
+    reference=_merge, cases=_merge_cases, int_required=True,  # ids index tables later: 256.0 will not do
     mistakes=[
         Mistake("you scanned from right to left; from the left, [x, x, x] merging (x, x) gives [new, x]",
                 _merge_right_to_left),
@@ -242,7 +242,7 @@ def _encode_cases(rng: random.Random) -> list[Case]:
 
 check_encode_word = register(Exercise(
     "encode_word", chapter=3, title="Encode a word with learnt merges", level="medium", minutes=12,
-    reference=_encode_word, cases=_encode_cases,
+    reference=_encode_word, cases=_encode_cases, int_required=True,
     mistakes=[
         Mistake("you merged the leftmost learnt pair; apply the merge learnt first (lowest new id) among the "
                 "pairs present", _encode_leftmost),
