@@ -42,7 +42,7 @@ def source(cell: dict) -> str:
 
 
 def test_nine_chapters_in_the_toc():
-    assert len(CHAPTERS) == 9
+    assert len({p.name[:2] for p in CHAPTERS}) == 9  # a chapter may span several notebooks (chapter 5)
     toc = (ROOT / "_toc.yml").read_text()
     for path in CHAPTERS:
         assert f"chapters/{path.stem}" in toc
@@ -79,9 +79,12 @@ def test_chapter_has_three_checked_exercises_with_hidden_solutions(path):
     headings = [m for c in cells if c["cell_type"] == "markdown" for m in EXERCISE_HEADING.finditer(source(c))]
     exercise_cells = [c for c in cells if "exercise" in tags(c)]
     solution_cells = [c for c in cells if "solution" in tags(c)]
-    assert len(headings) >= 3, f"{path.name}: {len(headings)} exercise headings ('### Exercise {chapter}.k (easy, ~5 min): ...')"
+    # the three exercises are counted per chapter, which may span several notebooks (chapter 5)
+    in_chapter = [m for p in CHAPTERS if p.name[:2] == path.name[:2] for c in load(p)["cells"]
+                  if c["cell_type"] == "markdown" for m in EXERCISE_HEADING.finditer(source(c))]
+    assert len(in_chapter) >= 3, f"{path.name}: {len(in_chapter)} exercise headings ('### Exercise {chapter}.k (easy, ~5 min): ...')"
     assert all(int(m.group(1)) == chapter for m in headings), f"{path.name}: exercise numbers must start with {chapter}."
-    assert len(exercise_cells) >= 3 and len(solution_cells) == len(exercise_cells), \
+    assert len(exercise_cells) >= min(3, len(headings)) and len(solution_cells) == len(exercise_cells), \
         f"{path.name}: {len(exercise_cells)} exercise cells, {len(solution_cells)} solution cells"
     for cell in exercise_cells:
         text = source(cell)

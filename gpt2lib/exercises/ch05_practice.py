@@ -1,9 +1,11 @@
-"""Chapter 5's exercises: the three small pieces every training loop rests on.
+"""Chapter 5's training exercises: the pieces every training loop rests on.
 
 Inputs and targets are the same token windows shifted by one; the loss is the cross-entropy of each
-position's logits against the NEXT token; the learning rate warms up linearly and decays along half a
-cosine. Each checker knows the classic mistakes: no shift or a shift the wrong way, probabilities where
-log-probabilities belong, a sum where the mean belongs, a cosine without its one-half.
+position's logits against the NEXT token; a step zeroes the gradients, runs forward and backward, clips
+the gradient norm and steps the optimizer, in that order; the learning rate warms up linearly and decays
+along half a cosine. Each checker knows the classic mistakes: no shift or a shift the wrong way,
+probabilities where log-probabilities belong, a sum where the mean belongs, a forgotten ``zero_grad``,
+clipping after the step, a cosine without its one-half. (The model's exercises are in ``ch05_model``.)
 """
 from __future__ import annotations
 
@@ -11,11 +13,11 @@ import math
 
 import torch
 import torch.nn.functional as F
-from torch import Tensor
+from torch import Tensor, nn
 
 from ._core import Case, Exercise, Mistake, compare, register
 
-# --- 5.1 windows into (input, target) pairs ------------------------------------------------------
+# --- 5.4 windows into (input, target) pairs ------------------------------------------------------
 
 
 def _make_batch(data: Tensor, starts: list[int], block_size: int) -> tuple[Tensor, Tensor]:
@@ -65,7 +67,7 @@ check_make_batch = register(Exercise(
     ],
 ))
 
-# --- 5.2 the next-token loss -------------------------------------------------------------------------
+# --- 5.5 the next-token loss -------------------------------------------------------------------------
 
 
 def _next_token_loss(logits: Tensor, idx: Tensor) -> Tensor:
@@ -111,7 +113,122 @@ check_next_token_loss = register(Exercise(
     ],
 ))
 
-# --- 5.3 the learning-rate schedule ------------------------------------------------------------------
+# --- 5.6 the training step: zero the gradients, forward, backward, clip, step----------------------
+
+
+def _training_step(model: nn.Module, optimizer: torch.optim.Optimizer, batches: list[tuple[Tensor, Tensor]],
+                   max_norm: float) -> list[float]:
+    losses = []
+    for x, y in batches:
+        optimizer.zero_grad(set_to_none=True)
+        _, loss = model(x, y)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), max_norm)
+        optimizer.step()
+        losses.append(loss.item())
+    return losses
+
+
+def _step_no_zero_grad(model, optimizer, batches, max_norm):
+    losses = []
+    for x, y in batches:
+        _, loss = model(x, y)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), max_norm)
+        optimizer.step()
+        losses.append(loss.item())
+    return losses
+
+
+def _step_no_clip(model, optimizer, batches, max_norm):
+    losses = []
+    for x, y in batches:
+        optimizer.zero_grad(set_to_none=True)
+        _, loss = model(x, y)
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+    return losses
+
+
+def _step_clip_after_step(model, optimizer, batches, max_norm):
+    losses = []
+    for x, y in batches:
+        optimizer.zero_grad(set_to_none=True)
+        _, loss = model(x, y)
+        loss.backward()
+        optimizer.step()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), max_norm)
+        losses.append(loss.item())
+    return losses
+
+
+def _step_zero_before_step(model, optimizer, batches, max_norm):
+    losses = []
+    for x, y in batches:
+        _, loss = model(x, y)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), max_norm)
+        optimizer.zero_grad(set_to_none=True)
+        optimizer.step()
+        losses.append(loss.item())
+    return losses
+
+
+def _step_clip_each_tensor(model, optimizer, batches, max_norm):
+    losses = []
+    for x, y in batches:
+        optimizer.zero_grad(set_to_none=True)
+        _, loss = model(x, y)
+        loss.backward()
+        for p in model.parameters():  # one norm per tensor instead of one for all of them
+            torch.nn.utils.clip_grad_norm_([p], max_norm)
+        optimizer.step()
+        losses.append(loss.item())
+    return losses
+
+
+def _step_cases(rng):
+    from ..model import GPT, GPTConfig
+
+    def case(name, make_opt, max_norm, stale):
+        torch.manual_seed(rng.randrange(2**31))
+        V, T = rng.choice([17, 23, 31]), rng.randint(5, 8)
+        model = GPT(GPTConfig(vocab_size=V, block_size=8, n_layer=1, n_head=2, n_embd=16))
+        batches = []
+        for _ in range(rng.randint(3, 4)):
+            x = torch.randint(0, V, (2, T))
+            batches.append((x, torch.roll(x, -1, dims=1)))
+        if stale:  # gradients left over from an earlier backward (an evaluation, a previous step)
+            model(*batches[0])[1].backward()
+        return Case(name, (model, make_opt(model), batches, max_norm))
+
+    return [
+        case("SGD, lr 0.5, clip at 0.3", lambda m: torch.optim.SGD(m.parameters(), lr=0.5), 0.3, stale=False),
+        case("SGD with momentum, clip at 1.0, stale gradients",
+             lambda m: torch.optim.SGD(m.parameters(), lr=0.3, momentum=0.9), 1.0, stale=True),
+        case(f"AdamW, lr 1e-2, clip at {0.05:g}", lambda m: torch.optim.AdamW(m.parameters(), lr=1e-2), 0.05, stale=False),
+    ]
+
+
+check_training_step = register(Exercise(
+    "training_step", chapter=5, title="The training step: zero_grad, forward, backward, clip, step",
+    level="medium", minutes=10, reference=_training_step, cases=_step_cases,
+    mistakes=[
+        Mistake("your numbers match a step without optimizer.zero_grad(): backward() ADDS to .grad, so "
+                "gradients of earlier batches leak into this step", _step_no_zero_grad),
+        Mistake("your numbers match a step without gradient clipping: clip_grad_norm_(model.parameters(), "
+                "max_norm) between backward() and step()", _step_no_clip),
+        Mistake("your numbers match clipping after optimizer.step(): by then the step is taken; clip before it",
+                _step_clip_after_step),
+        Mistake("your numbers match zeroing the gradients between backward() and step(): the step then has "
+                "no gradient to follow; zero them before the forward pass", _step_zero_before_step),
+        Mistake("your numbers match clipping each tensor on its own: clip_grad_norm_ takes all parameters at "
+                "once and scales them by one factor", _step_clip_each_tensor),
+    ],
+))
+
+# --- 5.7 the learning-rate schedule ------------------------------------------------------------------
 
 
 def _lr_at(step: int, max_lr: float, warmup_steps: int, max_steps: int, min_lr: float) -> float:
@@ -157,7 +274,14 @@ def _lr_no_warmup(step, max_lr, warmup_steps, max_steps, min_lr):
 def _lr_cases(rng):
     cfg = dict(max_lr=6e-4, warmup_steps=10, max_steps=100, min_lr=6e-5)
     steps = [0, 4, 9, 10, 37, 55, 99, 100, 250, rng.randrange(11, 99)]
-    return [Case(f"step {s} of 100 (10 warm-up)", (s,), dict(cfg)) for s in steps]
+    cases = [Case(f"step {s} of 100 (10 warm-up)", (s,), dict(cfg)) for s in steps]
+    # a second, drawn configuration: a solution that hard-codes one of the numbers above fails here
+    warm, total = rng.randint(3, 40), rng.randint(120, 900)
+    max_lr = rng.choice([1e-3, 3e-3, 6e-4]) * rng.uniform(0.5, 2.0)
+    other = dict(max_lr=max_lr, warmup_steps=warm, max_steps=total, min_lr=max_lr * rng.uniform(0.05, 0.5))
+    for s in (0, warm - 1, warm, rng.randrange(warm + 1, total), total - 1, total + rng.randint(0, 50)):
+        cases.append(Case(f"step {s} of {total} ({warm} warm-up)", (s,), dict(other)))
+    return cases
 
 
 def _lr_reference(step, *, max_lr, warmup_steps, max_steps, min_lr):
