@@ -20,7 +20,7 @@ recur constantly in real text, so each word's ids are cached after the first tim
 from __future__ import annotations
 
 import heapq
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Literal, Union
 
 import regex
@@ -200,23 +200,26 @@ class BPETokenizer:
         """The teaching version of :meth:`bpe`: find the earliest-learnt pair present, merge it everywhere
         (:func:`~gpt2lib.tokenizer.training.merge_pair`), repeat. Same tokens; one full scan of the word
         per merge, so quadratic on a long word."""
-        return self._reference_steps(bytes(word))[-1]
+        parts: list[bytes] = []
+        for parts in self._reference_steps(bytes(word)):
+            pass  # keep only the last step: a long word has many
+        return parts
 
-    def _reference_steps(self, data: bytes) -> list[list[bytes]]:
-        steps = [[bytes([b]) for b in data]]
-        while len(steps[-1]) > 1:
-            parts = steps[-1]
+    def _reference_steps(self, data: bytes) -> Iterator[list[bytes]]:
+        parts = [bytes([b]) for b in data]
+        yield parts
+        while len(parts) > 1:
             present = [p for p in zip(parts, parts[1:]) if p in self._ranks]
             if not present:
                 break
             a, b = min(present, key=self._ranks.__getitem__)
-            steps.append(merge_pair(parts, (a, b), a + b))
-        return steps
+            parts = merge_pair(parts, (a, b), a + b)
+            yield parts
 
     def merge_steps(self, word: str | bytes) -> list[list[bytes]]:
         """How one word is encoded, step by step: its bytes, then the parts after each merge (by rank)."""
         data = word.encode("utf-8") if isinstance(word, str) else bytes(word)
-        steps = self._reference_steps(data)
+        steps = list(self._reference_steps(data))
         assert steps[-1] == self.bpe(data)  # the traced path ends where the fast encoder does
         return steps
 

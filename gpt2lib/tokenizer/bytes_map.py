@@ -76,7 +76,8 @@ def str_to_bytes(text: str) -> bytes:
 # combining marks and control characters.
 _PATTERN_PROBE = ("Hello, world! It's 3.14 -- don't\n\n\tTabs\r\nand  spaces   \u00a0nbsp 中文数据 日本語 "
                   "Ελληνικά русский עברית العربية ١٢٣ ½ e\u0301 👍🏽 👨\u200d👩\u200d👧 <|endoftext|> "
-                  "'quoted' \"double\" `tick` ~!@#$%^&*()_+{}|:<>?[]\\;',./ \x00\x1b[0m\x7f \u2028\u2029\x0b\x0c end  \n ")
+                  "'quoted' \"double\" `tick` ~!@#$%^&*()_+{}|:<>?[]\\;',./ \x00\x1b[0m\x7f "
+                  "\u2028\u2029\x0b\x0c end  \n ")
 
 
 def check_split_pattern(pattern: str) -> regex.Pattern:
