@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ast
 import contextlib
+import copy
 import inspect
 import io
 import json
@@ -148,17 +149,49 @@ def _takes(fn: Callable, args: tuple, kwargs: dict) -> bool:
     return True
 
 
-def _passes(exercise, fn: Callable) -> bool:
+def _right_and_wrong(exercise, fn: Callable, cases: list) -> tuple[int, int]:
+    """(cases answered right, cases answered wrong); a case on which ``fn`` raises is neither."""
+    right = wrong = 0
+    for case in cases:
+        expected = exercise.reference(*copy.deepcopy(case.args), **copy.deepcopy(case.kwargs))
+        try:
+            with contextlib.redirect_stdout(io.StringIO()):
+                got = fn(*copy.deepcopy(case.args), **copy.deepcopy(case.kwargs))
+        except (Exception, SystemExit):
+            continue
+        try:
+            exercise._compare(expected, got)
+            right += 1
+        except Exception:
+            wrong += 1
+    return right, wrong
+
+
+def _gives_away(exercise, fn: Callable) -> str | None:
+    """How ``fn`` answers the exercise, if it does: it passes the checker, or it is right on every case
+    it answers and only raises on an edge case or two (the answer without its guard is still the answer).
+    A function that returns a wrong value somewhere, like a softmax that overflows, is not flagged."""
     previous = signal.signal(signal.SIGALRM, _on_alarm)
     signal.alarm(_SECONDS_PER_CANDIDATE)
     try:
         with contextlib.redirect_stdout(io.StringIO()):
-            return bool(exercise.check(fn, record=False, seed=0))
+            if exercise.check(fn, record=False, seed=0):
+                return f"passes check_{exercise.name}"
+        cases = exercise.draw_cases(0)
+        right, wrong = _right_and_wrong(exercise, fn, cases)
+        if wrong == 0 and len(cases) >= 3 and right >= len(cases) - 2:
+            return (f"answers {right} of the {len(cases)} cases of check_{exercise.name} right "
+                    "and only raises on the rest")
+        return None
     except _TooSlow:
-        return False  # the checker lets no exception out; this one came from the reference's side
+        return None  # too slow to be an answer a reader would run
     finally:
         signal.alarm(0)
         signal.signal(signal.SIGALRM, previous)
+
+
+def _passes(exercise, fn: Callable) -> bool:
+    return _gives_away(exercise, fn) is not None
 
 
 @pytest.mark.parametrize("path", CHAPTERS, ids=[p.stem for p in CHAPTERS])
@@ -173,8 +206,9 @@ def test_nothing_above_an_exercise_passes_its_checker(path):
         for name, (where, fn) in _candidates_above(nb["cells"], index).items():
             if name == learner or not _takes(fn, first.args, first.kwargs):
                 continue
-            if _passes(exercise, fn):
-                answered.append(f"`{name}` (cell {where}) passes check_{checker} (exercise cell {index})")
+            verdict = _gives_away(exercise, fn)
+            if verdict:
+                answered.append(f"`{name}` (cell {where}) {verdict} (exercise cell {index})")
     assert not answered, f"{path.name}: an answer sits above its exercise:\n  " + "\n  ".join(answered)
 
 
@@ -186,12 +220,21 @@ def test_the_placement_check_can_fail():
     cells = [cell("import torch", ("setup",)),
              cell("def stable(x):\n    z = x - x.max(dim=-1, keepdim=True).values\n    return z.exp() / z.exp().sum(-1, keepdim=True)"),
              cell("from gpt2lib.generation import top_k_filter"),
-             cell("def my_softmax(x):\n    raise NotImplementedError\ncheck_softmax(my_softmax);", ("exercise",))]
-    found = _candidates_above(cells, 3)
-    assert set(found) == {"stable", "top_k_filter"}
+             cell("def naive(x):\n    return x.exp() / x.exp().sum(-1, keepdim=True)"),
+             cell("def my_softmax(x):\n    raise NotImplementedError\ncheck_softmax(my_softmax);", ("exercise",)),
+             cell("def distinct(tokens, n):\n    grams = [tuple(tokens[i:i + n]) for i in range(len(tokens) - n + 1)]\n"
+                  "    return len(set(grams)) / len(grams)"),
+             cell("def my_distinct_n(tokens, n):\n    raise NotImplementedError\ncheck_distinct_n(my_distinct_n);",
+                  ("exercise",))]
+    found = _candidates_above(cells, 4)
+    assert set(found) == {"stable", "top_k_filter", "naive"}
     registry = {e.name: e for e in all_exercises()}
-    assert _passes(registry["softmax"], found["stable"][1])
-    assert not _passes(registry["softmax"], found["top_k_filter"][1])
+    assert _gives_away(registry["softmax"], found["stable"][1]) == "passes check_softmax"
+    assert _gives_away(registry["softmax"], found["top_k_filter"][1]) is None
+    assert _gives_away(registry["softmax"], found["naive"][1]) is None  # overflows on large scores, masks: not the answer
+    # the answer but for the edge case (no n-grams at all) still gives the exercise away
+    distinct = _candidates_above(cells, 6)["distinct"][1]
+    assert _gives_away(registry["distinct_n"], distinct).startswith("answers")
 
 
 # ------------------------------------------------------------------------------ solution cells folded everywhere
