@@ -98,8 +98,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "full schedule, 600 steps for 'book')")
     t.add_argument("--resume", action="store_true",
                    help="continue the run whose checkpoint is in --out: its corpus, tokenizer and settings are "
-                        "kept (giving others is refused); --max-steps, the intervals, --device and --compile "
-                        "may change")
+                        "kept (giving others is refused); --max-steps, --lr, the intervals, --device and "
+                        "--compile may change")
     t.add_argument("--batch-size", type=_positive_int, default=None,
                    help="global batch in sequences per step, across processes and accumulation (default 16)")
     t.add_argument("--grad-accum", type=_positive_int, default=None,
@@ -201,12 +201,12 @@ def _resume_settings(args: argparse.Namespace, out: Path) -> tuple[Any, Any, Any
                          f"({', '.join(f'{k}={getattr(model_cfg, k)}' for k in shape)}) than --preset "
                          f"{args.preset}; use its preset to resume it, or another --out")
     kind = info.get("tokenizer_kind")
-    given = {"--data": (args.data, corpus), "--lr": (args.lr, config.lr), "--batch-size": (args.batch_size,
-             config.batch_size), "--grad-accum": (args.grad_accum, config.grad_accum),
+    given = {"--data": (args.data, corpus), "--batch-size": (args.batch_size, config.batch_size),
+             "--grad-accum": (args.grad_accum, config.grad_accum),
              "--warmup-steps": (args.warmup_steps, config.warmup_steps), "--seed": (args.seed, config.seed),
              "--block-size": (args.block_size, config.block_size or model_cfg.block_size),
              "--vocab-size": (args.vocab_size, tok.vocab_size) if kind != "gpt2" else (None, None),
-             "--tokenizer": (args.tokenizer, kind)}
+             "--tokenizer": (args.tokenizer, kind) if kind else (None, None)}
     if args.data is not None and Path(args.data).exists() and Path(corpus).exists() \
             and Path(args.data).resolve() == Path(corpus).resolve():
         given.pop("--data")  # the same file, spelled differently
@@ -223,6 +223,11 @@ def _resume_settings(args: argparse.Namespace, out: Path) -> tuple[Any, Any, Any
                          f"above {step} to train further")
     changes = {"max_steps": target, "eval_interval": args.eval_interval, "ckpt_interval": args.ckpt_interval,
                "log_interval": args.log_interval, "device": args.device, "compile": args.compile or None}
+    if args.lr is not None and args.lr != config.lr:
+        # The one setting a resume may lower on purpose: the cure for a run that diverged.
+        print(f"note: --lr {args.lr:g} replaces the saved run's {config.lr:g} from step {step} on (and its minimum "
+              f"becomes {args.lr / 10:g}); the steps already taken keep theirs", file=sys.stderr)
+        changes.update(lr=args.lr, min_lr=args.lr / 10)
     config = dataclasses.replace(config, **{k: v for k, v in changes.items() if v is not None})
     return config, model_cfg, tok, corpus
 

@@ -129,9 +129,11 @@ def copy(saved_run, tmp_path, capsys):
 
 
 def error_line(capsys) -> str:
-    err = capsys.readouterr().err.strip()
-    assert len(err.splitlines()) == 1 and "Traceback" not in err, err
-    return err
+    """The one error line on stderr (notes printed before it aside), checked to be the only one."""
+    err = capsys.readouterr().err
+    lines = [line for line in err.strip().splitlines() if not line.startswith("note: ")]
+    assert len(lines) == 1 and "Traceback" not in err and lines[0].startswith("python -m gpt2lib "), err
+    return lines[0]
 
 
 def test_a_short_corpus_is_refused_before_training_and_the_folder_stays_usable(tmp_path, capsys):
@@ -165,6 +167,18 @@ def test_a_huge_learning_rate_stops_in_one_line_and_a_rerun_may_use_the_folder(t
     assert main(["train", "--data", str(corpus), "--out", str(out), "--max-steps", "2", *TINY]) == 0
 
 
+def test_a_diverging_resume_keeps_the_checkpoint_and_a_lower_lr_continues_it(copy, capsys):
+    before = digest(copy)
+    assert main(["train", "--out", str(copy), "--resume", "--max-steps", "9", "--lr", "1e30", "--ckpt-interval",
+                 "1", *TINY]) == 2
+    assert "the checkpoint of step 6" in error_line(capsys)
+    after = digest(copy)
+    after.pop("metrics.jsonl"), before.pop("metrics.jsonl")
+    assert after == before
+    assert main(["train", "--out", str(copy), "--resume", "--max-steps", "8", "--lr", "0.001", *TINY]) == 0
+    assert json.loads((copy / "checkpoint.json").read_text())["step"] == 8
+
+
 def test_a_run_into_a_held_folder_is_refused_in_one_line(copy, capsys):
     holder = subprocess.Popen([sys.executable, "-c", "import fcntl, sys, time\n"
                                "f = open(sys.argv[1], 'a+b'); fcntl.flock(f, fcntl.LOCK_EX)\n"
@@ -187,7 +201,7 @@ def test_resume_without_a_checkpoint_is_refused(tmp_path, capsys):
     assert not (tmp_path / "typo").exists()
 
 
-@pytest.mark.parametrize("flags, named", [(["--lr", "0.5"], "--lr 0.5"), (["--batch-size", "8"], "--batch-size 8"),
+@pytest.mark.parametrize("flags, named", [(["--batch-size", "8"], "--batch-size 8"),
                                           (["--vocab-size", "400"], "--vocab-size 400"),
                                           (["--data", "python-docs"], "--data python-docs"),
                                           (["--seed", "7"], "--seed 7"), (["--block-size", "32"], "--block-size 32")])
@@ -206,6 +220,13 @@ def test_resume_accepts_the_saved_settings_and_new_intervals(copy, saved_run, ca
                  "--log-interval", "1", *TINY]) == 0
     rows = [json.loads(line) for line in (copy / "metrics.jsonl").read_text().splitlines()]
     assert [r["step"] for r in rows if r["step"] > 6] == [7, 8]  # the new log interval was applied
+
+
+def test_resume_may_lower_the_learning_rate_and_says_so(copy, capsys):
+    assert main(["train", "--out", str(copy), "--resume", "--max-steps", "8", "--lr", "0.001", *TINY]) == 0
+    assert "--lr 0.001 replaces the saved run's 0.003 from step 6" in capsys.readouterr().err
+    saved = json.loads((copy / "checkpoint.json").read_text())["train_config"]
+    assert (saved["lr"], saved["min_lr"]) == (0.001, 0.0001)
 
 
 @pytest.mark.parametrize("steps", [["--max-steps", "4"], ["--max-steps", "6"], []])
@@ -329,3 +350,18 @@ def test_exit_status_2_and_1_from_a_shell(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "gpt2lib", "eval", "--ckpt", str(tmp_path / "none")],
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2 and "holds no checkpoint" in proc.stderr and "Traceback" not in proc.stderr
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "geteuid") or __import__("os").geteuid() == 0,
+                    reason="root may write into a read-only folder; the EROFS case above simulates it")
+def test_a_read_only_output_folder_is_one_line(copy, capsys):
+    import os
+    import stat
+
+    mode = copy.stat().st_mode
+    os.chmod(copy, stat.S_IRUSR | stat.S_IXUSR)
+    try:
+        assert main(["train", "--out", str(copy), "--resume", "--max-steps", "8", *TINY]) == 2
+        assert "write" in error_line(capsys)
+    finally:
+        os.chmod(copy, mode)

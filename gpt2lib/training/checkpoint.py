@@ -80,6 +80,7 @@ def _try_lock(handle: Any) -> bool:
         except ImportError:  # pragma: no cover - neither: run unlocked rather than not at all
             return True
         try:
+            handle.seek(0)  # every holder locks the same first byte
             msvcrt.locking(handle.fileno(), msvcrt.LK_NBLCK, 1)
             return True
         except OSError:

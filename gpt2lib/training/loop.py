@@ -221,6 +221,9 @@ def train(model: nn.Module, data: TokenData, config: TrainConfig | None = None, 
     out = Path(out_dir) if out_dir is not None else None
     if out is not None and out.exists() and not out.is_dir():
         raise ValueError(f"the output folder {out} is a file; give a folder")
+    if out is not None and has_checkpoint(out) and not resume:  # every rank refuses, none waits for the others
+        raise CheckpointError(f"{out} already holds a checkpoint; pass resume=True (--resume) to continue it, "
+                              f"or choose another output folder")
     with contextlib.ExitStack() as held:
         if out is not None and dist.is_main:
             held.enter_context(hold_folder(out))  # from here until the end, this run alone writes into out
@@ -275,8 +278,9 @@ def _train(raw: nn.Module, data: TokenData, config: TrainConfig, dist: distribut
     def diverged(what: str, at: int) -> DivergedError:
         kept = (f"the checkpoint of step {saved['step']} in {out} is kept" if saved["step"] is not None
                 else "no checkpoint had been written yet")
+        again = "resume from it" if saved["step"] is not None else "train again"
         return DivergedError(f"{what} at step {at} (peak learning rate {config.lr:g}); training stopped and "
-                             f"{kept}. Lower the learning rate (--lr, e.g. {config.lr / 10:g}) and train again")
+                             f"{kept}. Lower the learning rate (--lr, e.g. {config.lr / 10:g}) and {again}")
 
     def checkpoint(at: int, probe: tuple[torch.Tensor, torch.Tensor]) -> None:
         if out is not None and dist.is_main:
