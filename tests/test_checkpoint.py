@@ -231,3 +231,13 @@ def test_resume_from_non_finite_weights_is_refused(run, data):
     save_file(tensors, path)
     with pytest.raises(NonFiniteWeightsError):
         load_checkpoint(run)
+
+
+def test_checkpoints_do_not_change_the_run_even_with_dropout(data, tmp_path):
+    def run_with(ckpt_interval, out):
+        torch.manual_seed(0)
+        model = GPT(GPTConfig(vocab_size=256, block_size=16, n_layer=1, n_head=2, n_embd=32, dropout=0.2))
+        result = train(model, data, quick(max_steps=6, ckpt_interval=ckpt_interval), out_dir=out, progress=False)
+        return [r["train_loss"] for r in result.history]
+
+    assert run_with(1, tmp_path / "every-step") == run_with(0, tmp_path / "at-the-end")

@@ -286,8 +286,12 @@ def _train(raw: nn.Module, data: TokenData, config: TrainConfig, dist: distribut
         if out is not None and dist.is_main:
             # Finite weights can still be ruined (a huge step leaves them near 1e30, and the next loss
             # is NaN): the weights about to be saved must give a finite loss on the batch just seen.
-            with torch.no_grad(), autocast(device):
-                probe_loss = raw(*probe)[1]
+            raw.eval()  # no dropout: the probe must not draw from the random state training uses
+            try:
+                with torch.no_grad(), autocast(device):
+                    probe_loss = raw(*probe)[1]
+            finally:
+                raw.train()
             if not bool(torch.isfinite(probe_loss)):
                 raise diverged(f"the updated weights give a loss of {float(probe_loss)}", at)
             try:
