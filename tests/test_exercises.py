@@ -298,6 +298,14 @@ def test_tensor_feedback_names_the_first_difference_and_both_values():
         compare(torch.tensor([1, 2]), torch.tensor([2, 2]))
 
 
+def test_a_tensor_of_the_wrong_kind_with_the_right_values_is_told_how_to_convert():
+    with pytest.raises(Exception, match=r"right values, but expected an int tensor .*convert with \.long\(\)"):
+        compare(torch.tensor([[1, 0], [2, 3]]), torch.tensor([[1.0, 0.0], [2.0, 3.0]]))
+    with pytest.raises(Exception) as info:
+        compare(torch.tensor([[1, 0], [2, 3]]), torch.tensor([[1.5, 0.0], [2.0, 3.0]]))
+    assert "right values" not in str(info.value) and "expected an int tensor" in str(info.value)
+
+
 def test_dict_feedback_names_the_first_differing_key():
     expected = {"a": 1, "b": 2, "c": 3}
     with pytest.raises(Exception, match="key 'b': expected 2, got 5"):

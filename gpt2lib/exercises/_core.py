@@ -175,7 +175,17 @@ def _compare_tensors(expected: torch.Tensor, got: Any, atol: float, rtol: float)
         raise CheckFailed(f"expected shape {tuple(expected.shape)}, got shape {tuple(got.shape)}")
     kind = lambda t: "bool" if t.dtype == torch.bool else ("float" if t.is_floating_point() else "int")  # noqa: E731
     if kind(expected) != kind(got):
-        raise CheckFailed(f"expected a {kind(expected)} tensor (dtype {expected.dtype}), got dtype {got.dtype}")
+        article = "an" if kind(expected) == "int" else "a"
+        message = f"expected {article} {kind(expected)} tensor (dtype {expected.dtype}), got dtype {got.dtype}"
+        try:
+            same_values = bool(torch.isclose(got.detach().cpu().double(), expected.detach().cpu().double(),
+                                             atol=atol, rtol=rtol, equal_nan=True).all())
+        except (RuntimeError, TypeError):
+            same_values = False
+        if same_values:
+            convert = {"int": ".long()", "float": ".float()", "bool": ".bool()"}[kind(expected)]
+            message = f"right values, but {message}: convert with {convert}"
+        raise CheckFailed(message)
     got_c, exp_c = got.detach().cpu(), expected.detach().cpu()
     if expected.is_floating_point():
         got_c, exp_c = got_c.double(), exp_c.double()
