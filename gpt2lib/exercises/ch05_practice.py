@@ -9,12 +9,14 @@ clipping after the step, a cosine without its one-half. (The model's exercises a
 """
 from __future__ import annotations
 
+import copy
 import math
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ..model import GPT, GPTConfig
 from ._core import Case, Exercise, Mistake, compare, register
 
 # --- 5.4 windows into (input, target) pairs ------------------------------------------------------
@@ -188,25 +190,38 @@ def _step_clip_each_tensor(model, optimizer, batches, max_norm):
     return losses
 
 
-def _step_cases(rng):
-    from ..model import GPT, GPTConfig
+class _GradKeepingGPT(GPT):
+    """A GPT whose copies keep their ``.grad`` (``copy.deepcopy`` of a Parameter drops it), so that a case
+    can hand the reader a model with gradients left over from an earlier backward pass."""
 
+    def __deepcopy__(self, memo: dict) -> "_GradKeepingGPT":
+        new = self.__class__.__new__(self.__class__)
+        memo[id(self)] = new
+        new.__dict__.update({k: copy.deepcopy(v, memo) for k, v in self.__dict__.items()})
+        for old_p, new_p in zip(self.parameters(), new.parameters()):
+            if old_p.grad is not None:
+                new_p.grad = old_p.grad.clone()
+        return new
+
+
+def _step_cases(rng):
     def case(name, make_opt, max_norm, stale):
         torch.manual_seed(rng.randrange(2**31))
         V, T = rng.choice([17, 23, 31]), rng.randint(5, 8)
-        model = GPT(GPTConfig(vocab_size=V, block_size=8, n_layer=1, n_head=2, n_embd=16))
+        model = _GradKeepingGPT(GPTConfig(vocab_size=V, block_size=8, n_layer=1, n_head=2, n_embd=16))
         batches = []
         for _ in range(rng.randint(3, 4)):
             x = torch.randint(0, V, (2, T))
             batches.append((x, torch.roll(x, -1, dims=1)))
-        if stale:  # gradients left over from an earlier backward (an evaluation, a previous step)
-            model(*batches[0])[1].backward()
+        if stale:  # gradients left over from an earlier backward pass on another batch
+            x = torch.randint(0, V, (2, T))
+            model(x, torch.roll(x, -1, dims=1))[1].backward()
         return Case(name, (model, make_opt(model), batches, max_norm))
 
     return [
         case("SGD, lr 0.5, clip at 0.3", lambda m: torch.optim.SGD(m.parameters(), lr=0.5), 0.3, stale=False),
-        case("SGD with momentum, clip at 1.0, stale gradients",
-             lambda m: torch.optim.SGD(m.parameters(), lr=0.3, momentum=0.9), 1.0, stale=True),
+        case("SGD with momentum, clip at 5.0, stale gradients",
+             lambda m: torch.optim.SGD(m.parameters(), lr=0.3, momentum=0.9), 5.0, stale=True),
         case(f"AdamW, lr 1e-2, clip at {0.05:g}", lambda m: torch.optim.AdamW(m.parameters(), lr=1e-2), 0.05, stale=False),
     ]
 

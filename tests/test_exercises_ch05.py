@@ -1,0 +1,201 @@
+"""Chapter 5's exercises whose arguments are modules and optimizers (the block and the training step):
+equivalent correct answers pass, plausible wrong ones fail, on several seeds.
+
+The generic tables in test_exercises.py pass plain tensors and numbers; these two exercises hand the
+reader's function LayerNorms, attention, an MLP, a model and an optimizer, so their answers are written here.
+"""
+from __future__ import annotations
+
+import contextlib
+import io
+from typing import Callable
+
+import pytest
+import torch
+
+from gpt2lib.exercises import all_exercises
+from gpt2lib.exercises._core import REGISTRY
+
+all_exercises()  # registers every chapter's exercises
+
+
+def _check(name: str, fn: Callable, seed: int) -> tuple[bool, str]:
+    buf = io.StringIO()
+    with contextlib.redirect_stdout(buf):
+        ok = REGISTRY[name].check(fn, record=False, seed=seed)
+    return ok, buf.getvalue()
+
+
+# --- the pre-LayerNorm block --------------------------------------------------------------------------
+
+def _block_two_lines(x, ln_1, attn, ln_2, mlp):
+    h = x + attn(ln_1(x))
+    return h + mlp(ln_2(h))
+
+
+def _block_torch_add(x, ln_1, attn, ln_2, mlp):
+    x = torch.add(x, attn(ln_1(x)))
+    return torch.add(x, mlp(ln_2(x)))
+
+
+def _block_no_mlp(x, ln_1, attn, ln_2, mlp):
+    return x + attn(ln_1(x))
+
+
+def _block_mlp_first(x, ln_1, attn, ln_2, mlp):
+    x = x + mlp(ln_2(x))
+    return x + attn(ln_1(x))
+
+
+def _block_no_ln_2(x, ln_1, attn, ln_2, mlp):
+    x = x + attn(ln_1(x))
+    return x + mlp(x)
+
+
+def _block_final_ln(x, ln_1, attn, ln_2, mlp):
+    x = x + attn(ln_1(x))
+    return ln_2(x + mlp(ln_2(x)))
+
+
+def _block_half_residual(x, ln_1, attn, ln_2, mlp):
+    x = x + 0.5 * attn(ln_1(x))
+    return x + 0.5 * mlp(ln_2(x))
+
+
+# --- the training step --------------------------------------------------------------------------------
+
+def _step_zero_grad_not_none(model, optimizer, batches, max_norm):
+    losses = []
+    for x, y in batches:
+        optimizer.zero_grad(set_to_none=False)
+        _, loss = model(x, y)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(list(model.parameters()), max_norm)
+        optimizer.step()
+        losses.append(float(loss.detach()))
+    return losses
+
+
+def _step_loss_and_clip_by_hand(model, optimizer, batches, max_norm):
+    losses = []
+    for x, y in batches:
+        model.zero_grad()
+        logits, _ = model(x)
+        loss = torch.nn.functional.cross_entropy(logits.flatten(0, 1), y.flatten())
+        loss.backward()
+        grads = [p.grad for p in model.parameters() if p.grad is not None]
+        norm = torch.sqrt(sum((g ** 2).sum() for g in grads))
+        scale = torch.clamp(max_norm / (norm + 1e-6), max=1.0)  # what clip_grad_norm_ multiplies by
+        for g in grads:
+            g.mul_(scale)
+        optimizer.step()
+        losses.append(loss.item())
+    return losses
+
+
+def _step_zero_after_step(model, optimizer, batches, max_norm):
+    # right in a loop that starts clean, wrong when handed a model that holds stale gradients
+    losses = []
+    for x, y in batches:
+        _, loss = model(x, y)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), max_norm)
+        optimizer.step()
+        optimizer.zero_grad()
+        losses.append(loss.item())
+    return losses
+
+
+def _step_step_before_backward(model, optimizer, batches, max_norm):
+    losses = []
+    for x, y in batches:
+        optimizer.zero_grad()
+        _, loss = model(x, y)
+        optimizer.step()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), max_norm)
+        losses.append(loss.item())
+    return losses
+
+
+def _step_no_backward(model, optimizer, batches, max_norm):
+    losses = []
+    for x, y in batches:
+        optimizer.zero_grad()
+        with torch.no_grad():
+            _, loss = model(x, y)
+        losses.append(loss.item())
+    return losses
+
+
+def _step_loss_after_update(model, optimizer, batches, max_norm):
+    losses = []
+    for x, y in batches:
+        optimizer.zero_grad()
+        _, loss = model(x, y)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), max_norm)
+        optimizer.step()
+        with torch.no_grad():
+            losses.append(model(x, y)[1].item())
+    return losses
+
+
+def _step_clip_value(model, optimizer, batches, max_norm):
+    losses = []
+    for x, y in batches:
+        optimizer.zero_grad()
+        _, loss = model(x, y)
+        loss.backward()
+        torch.nn.utils.clip_grad_value_(model.parameters(), max_norm)  # caps each entry, not the norm
+        optimizer.step()
+        losses.append(loss.item())
+    return losses
+
+
+ALTERNATIVES = {
+    "transformer_block": [_block_two_lines, _block_torch_add],
+    "training_step": [_step_zero_grad_not_none, _step_loss_and_clip_by_hand],
+}
+WRONG = {
+    "transformer_block": [_block_no_mlp, _block_mlp_first, _block_no_ln_2, _block_final_ln, _block_half_residual],
+    "training_step": [_step_zero_after_step, _step_step_before_backward, _step_no_backward,
+                      _step_loss_after_update, _step_clip_value],
+}
+
+
+@pytest.mark.parametrize("name, fn", [(n, f) for n, fs in ALTERNATIVES.items() for f in fs],
+                         ids=lambda v: getattr(v, "__name__", v))
+def test_an_equivalent_correct_answer_passes(name, fn):
+    for seed in (0, 1, 2):
+        ok, out = _check(name, fn, seed)
+        assert ok, out
+
+
+@pytest.mark.parametrize("name, fn", [(n, f) for n, fs in WRONG.items() for f in fs],
+                         ids=lambda v: getattr(v, "__name__", v))
+def test_a_plausible_wrong_answer_fails(name, fn):
+    for seed in (0, 1, 2):
+        ok, out = _check(name, fn, seed)
+        assert not ok and "✗" in out, f"{fn.__name__} passed with seed {seed}"
+
+
+def test_the_training_step_is_checked_on_stale_gradients_and_several_optimizers():
+    cases = REGISTRY["training_step"].draw_cases(0)
+    stale = [c for c in cases if any(p.grad is not None for p in c.args[0].parameters())]
+    assert stale, "no case hands over a model with gradients left from an earlier backward pass"
+    kinds = {type(c.args[1]).__name__ for c in cases}
+    assert {"SGD", "AdamW"} <= kinds, kinds
+    # the optimizer of each case steps the parameters of that case's model, also after the checker's deepcopy
+    import copy
+
+    model, opt, *_ = copy.deepcopy(cases[0].args)
+    assert {id(p) for g in opt.param_groups for p in g["params"]} == {id(p) for p in model.parameters()}
+    # and the stale gradients survive the copy the checker hands to the reader
+    copied = copy.deepcopy(stale[0].args)[0]
+    assert all(torch.equal(a.grad, b.grad) for a, b in zip(stale[0].args[0].parameters(), copied.parameters()))
+
+
+def test_the_block_checker_distinguishes_the_two_layernorms():
+    x, ln_1, _, ln_2, _ = REGISTRY["transformer_block"].draw_cases(0)[0].args
+    assert not torch.equal(ln_1(x), ln_2(x))
