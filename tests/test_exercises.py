@@ -80,6 +80,12 @@ def test_unknown_mistake_fails_without_a_hint(demo, capsys):
     assert "at [0, 0]: expected" in out and "hint" not in out
 
 
+def test_a_hint_written_as_a_whole_sentence_is_printed_as_it_is():
+    assert Mistake("you forgot the sum", abs).sentence() == "your numbers match what you would get if you forgot the sum"
+    whole = "your numbers match RMSNorm: subtract the mean first"
+    assert Mistake(whole, abs).sentence() == whole
+
+
 def test_a_hint_needs_an_exact_match_not_a_near_one(demo, capsys):
     # close to the dim=0 mistake (well within the checker's own tolerance), but not the same numbers
     assert demo.check(lambda x: _softmax_wrong_dim(x) * (1 + 1e-4)) is False
@@ -394,7 +400,8 @@ def test_every_exercise_accepts_its_reference_and_rejects_its_mistakes(exercise,
         # the mistake's own numbers always earn a hint (this one's, or one that gives the same numbers);
         # a mistake that crashes on the cases (a length read big-endian) has no numbers to match
         if "your function raised" not in out:
-            assert "hint: your numbers match what you would get if " in out, f"{exercise.name}: no hint for {mistake.hint!r}:\n{out}"
+            assert "hint: your numbers match " in out, f"{exercise.name}: no hint for {mistake.hint!r}:\n{out}"
+            assert out.count("your numbers match") == 1, out
 
     def placeholder(*args, **kwargs):
         raise NotImplementedError

@@ -46,8 +46,15 @@ class Mistake:
     """A plausible wrong answer and what it means when a reader's output matches it exactly.
 
     ``hint`` completes the sentence "your numbers match what you would get if ...", e.g.
-    ``"you normalised along dim=0: each row (the last dimension) must sum to 1"``.
+    ``"you normalised along dim=0: each row (the last dimension) must sum to 1"``; a hint that is
+    already a whole sentence starting "your numbers match" is printed as it is.
     """
+
+    def sentence(self) -> str:
+        """The hint as the checker prints it."""
+        if self.hint.lower().startswith("your numbers match"):
+            return self.hint
+        return f"your numbers match what you would get if {self.hint}"
 
     hint: str
     fn: Callable[..., Any]
@@ -415,7 +422,7 @@ class Exercise:
                 print(f"✗ {label}: case '{case.name}' failed: {_text(exc)}.")
                 mistake = self._matching_mistake([*answers, (case, got)])
                 if mistake is not None:
-                    print(f"  hint: your numbers match what you would get if {mistake.hint}")
+                    print(f"  hint: {mistake.sentence()}")
                 print(replay)
                 return self._finish(False, record)
             except KeyboardInterrupt:
