@@ -182,7 +182,9 @@ def _resume_settings(args: argparse.Namespace, out: Path) -> tuple[Any, Any, Any
     info = read_checkpoint_info(out)
     model_cfg = model_config_of(info, out / "checkpoint.json")
     try:
-        config = TrainConfig.from_dict(info["train_config"] or {})
+        if info["train_config"] is None:
+            raise ValueError("it is null")
+        config = TrainConfig.from_dict(info["train_config"])
     except (TypeError, ValueError) as exc:
         raise CheckpointError(f"{out / 'checkpoint.json'} holds no usable training settings ({exc}); it cannot "
                               f"be resumed, only sampled from or evaluated") from None
@@ -336,6 +338,9 @@ def _eval(args: argparse.Namespace) -> int:
     if tok is None:
         raise UsageError(f"{args.ckpt} holds no tokenizer.json; it cannot tokenize a corpus")
     corpus = args.data or info.get("corpus") or "python-docs"
+    if not isinstance(corpus, str):
+        raise UsageError(f"{args.ckpt / 'checkpoint.json'} names the corpus {corpus!r}, not a name or a path; "
+                         f"give the corpus with --data")
     data = prepare(corpus, tok)
     report = evaluate(model, data, batch_size=args.batch_size, max_batches=args.max_batches)
     report = {"corpus": str(corpus), "step": info["step"], **report}

@@ -269,6 +269,14 @@ def test_damaged_checkpoint_files_are_one_line(copy, capsys, damage, which):
     assert "damaged" in error_line(capsys)
 
 
+def test_eval_of_a_checkpoint_naming_no_usable_corpus_is_one_line(copy, capsys):
+    info = json.loads((copy / "checkpoint.json").read_text())
+    info["corpus"] = 123
+    (copy / "checkpoint.json").write_text(json.dumps(info))
+    assert main(["eval", "--ckpt", str(copy)]) == 2
+    assert "--data" in error_line(capsys)
+
+
 @pytest.mark.parametrize("edit", ["missing", "null", "unknown-config-key", "other-depth"])
 def test_a_doctored_checkpoint_json_is_one_line(copy, capsys, edit):
     info = json.loads((copy / "checkpoint.json").read_text())

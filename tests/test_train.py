@@ -185,7 +185,8 @@ def test_book_model_trains_once_then_loads(monkeypatch, capsys):
 
 @pytest.mark.parametrize("field, value", [("grad_clip", float("nan")), ("lr", float("inf")),
                                           ("weight_decay", float("nan")), ("betas", (0.9, 1.5)),
-                                          ("seed", 2**64), ("warmup_steps", True), ("eval_batches", 0)])
+                                          ("seed", 2**64), ("warmup_steps", True), ("eval_batches", 0),
+                                          ("lr", 1e300)])
 def test_config_rejects_non_finite_and_out_of_range_values(field, value):
     with pytest.raises(ValueError, match=field):
         TrainConfig(**{field: value, **({"min_lr": 0.0} if field == "lr" else {})})

@@ -39,6 +39,9 @@ from .schedule import lr_at, make_optimizer
 __all__ = ["TrainConfig", "TrainResult", "DivergedError", "train"]
 
 
+MAX_LR = 1e30
+
+
 class DivergedError(FloatingPointError):
     """The loss, the gradient or the weights stopped being finite; the run stopped before saving them."""
 
@@ -90,6 +93,9 @@ class TrainConfig:
                 raise ValueError(f"TrainConfig.{name} must be a finite number, got {getattr(self, name)!r}")
         if not (self.lr > 0 and 0 <= self.min_lr <= self.lr):
             raise ValueError(f"need lr > 0 and 0 <= min_lr <= lr, got lr={self.lr}, min_lr={self.min_lr}")
+        if self.lr > MAX_LR:
+            # Adam's step is lr / (1 - beta1**t) in float32: far larger rates overflow inside torch
+            raise ValueError(f"TrainConfig.lr must be at most {MAX_LR:g}, got {self.lr:g}")
         if self.grad_clip < 0 or self.weight_decay < 0:
             raise ValueError(f"grad_clip and weight_decay must be >= 0, got {self.grad_clip} and {self.weight_decay}")
         betas = tuple(self.betas) if isinstance(self.betas, (list, tuple)) else ()  # JSON gives lists back
