@@ -140,13 +140,13 @@ def test_a_short_corpus_is_refused_before_training_and_the_folder_stays_usable(t
     small = tmp_path / "c1k.txt"
     small.write_text(TEXT[:1000], encoding="utf-8")  # 100 characters of validation: < 129 tokens
     out = tmp_path / "run"
-    small_preset = [*TINY[2:], "--preset", "small"]  # a context of 128
-    assert main(["train", "--data", str(small), "--out", str(out), "--max-steps", "2", *small_preset]) == 2
+    assert main(["train", "--data", str(small), "--out", str(out), "--max-steps", "2", "--block-size", "128",
+                 *TINY]) == 2
     assert "--block-size" in error_line(capsys)
     assert not out.exists()
     # the advice works: a context that fits trains, and writes its checkpoint
     assert main(["train", "--data", str(small), "--out", str(out), "--max-steps", "2", "--block-size", "16",
-                 *small_preset]) == 0
+                 *TINY]) == 0
     assert json.loads((out / "checkpoint.json").read_text())["step"] == 2
 
 
