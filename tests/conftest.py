@@ -19,7 +19,6 @@ from typing import Iterator
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 
@@ -81,12 +80,16 @@ def byte_token_data(text: str, name: str = "bytes", val_fraction: float = 0.1):
 @pytest.fixture(scope="session")
 def browser():
     """Debian's headless Chromium driven by Playwright (never a browser download)."""
-    if not Path(CHROMIUM).exists():
-        pytest.fail("Chromium is missing: run 'make setup' (it installs Debian's chromium as root)")
+    from browser_checks import find_chromium
+
+    chromium = find_chromium()  # $CHROMIUM / $BROWSER_PATH, then PATH, then the macOS apps
+    if chromium is None:
+        pytest.fail("Chromium is missing: install chromium (or Google Chrome), or set CHROMIUM=/path/to/it; "
+                    "'make setup-book' installs Debian's chromium as root")
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        b = p.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS, headless=True)
         yield b
         b.close()
 
