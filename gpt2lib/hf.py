@@ -23,6 +23,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from .atomic import write_atomic, write_text_atomic
 from .model import GPT, GPTConfig
 from .runtime import OfflineError, is_online
 
@@ -215,8 +216,10 @@ def save_hf(model: GPT, directory: str | Path, tokenizer: Any = None) -> Path:
         raise TypeError(f"save_hf needs a gpt2lib GPT, got {type(model).__name__}")
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
-    (directory / "config.json").write_text(json.dumps(config_to_hf(model.config), indent=2) + "\n")
-    save_file(ours_to_hf(model), str(directory / "model.safetensors"), metadata={"format": "pt"})
+    # Weights first, config last: a folder interrupted mid-export has no config.json, so nothing loads it.
+    tensors = ours_to_hf(model)
+    write_atomic(directory / "model.safetensors", lambda tmp: save_file(tensors, tmp, metadata={"format": "pt"}))
+    write_text_atomic(directory / "config.json", json.dumps(config_to_hf(model.config), indent=2) + "\n")
     if tokenizer is not None:
         if isinstance(tokenizer, str):
             from .tokenizer import BPETokenizer
