@@ -77,14 +77,22 @@ def plot_losses(steps: Sequence[float] | str | Path, train: Sequence[float] | No
                 baselines: dict[str, float] | None = None, title: str | None = None) -> Any:
     """Training (and validation) loss against step; returns the matplotlib Axes.
 
-    ``steps`` may instead be the path of a ``metrics.jsonl`` log. ``val`` may be logged less often
+    ``steps`` may instead be the path of a ``metrics.jsonl`` log, or the :class:`TrainResult` that
+    ``gpt2lib.train`` returned (its ``history``). ``val`` may be logged less often
     than ``train``: give its own ``val_steps`` then (by default it shares ``steps`` when the lengths
     match, or is spread evenly over them). ``baselines`` draws horizontal reference lines, e.g.
     ``{"bigram": 2.35, "uniform": math.log(256)}``: the loss a model has to beat.
     """
     import matplotlib.pyplot as plt
 
-    if isinstance(steps, (str, Path)):
+    if hasattr(steps, "history"):  # a TrainResult (duck-typed: plots imports no other gpt2lib module)
+        rows = steps.history
+        val_rows = [r for r in rows if r.get("val_loss") is not None]
+        train_rows = [r for r in rows if r.get("train_loss") is not None]
+        steps, train = [r["step"] for r in train_rows], [r["train_loss"] for r in train_rows]
+        if val_rows:
+            val, val_steps = [r["val_loss"] for r in val_rows], [r["step"] for r in val_rows]
+    elif isinstance(steps, (str, Path)):
         m = read_metrics(steps)
         steps, train = m["step"], m["train"]
         if m["val"]:

@@ -39,6 +39,17 @@ def test_plot_losses_from_metrics_jsonl(tmp_path):
     assert list(ax.get_lines()[1].get_xdata()) == [5.0]
 
 
+def test_plot_losses_from_a_train_result():
+    from gpt2lib.training import TrainResult
+
+    result = TrainResult(history=[{"step": 0, "train_loss": 4.0, "val_loss": 4.1}, {"step": 5, "train_loss": 3.0},
+                                  {"step": 10, "train_loss": 2.5, "val_loss": 2.7}])
+    ax = plots.plot_losses(result, baselines={"bigram": 3.5})
+    train, val, bigram = ax.get_lines()[:3]
+    assert list(train.get_ydata()) == [4.0, 3.0, 2.5] and list(val.get_xdata()) == [0, 10]
+    assert list(val.get_ydata()) == [4.1, 2.7] and list(bigram.get_ydata()) == [3.5, 3.5]
+
+
 def test_plot_losses_rejects_mismatched_lengths(tmp_path):
     with pytest.raises(ValueError, match="differ in length"):
         plots.plot_losses([0, 1, 2], [1.0, 2.0])

@@ -141,25 +141,6 @@ class TrainResult:
         vals = [r["val_loss"] for r in self.history if r.get("val_loss") is not None]
         return vals[-1] if vals else None
 
-    def plot(self, ax=None, title: str | None = None):
-        """The loss curves (train per logged step, validation where measured) on a matplotlib axis."""
-        import matplotlib.pyplot as plt
-
-        if ax is None:
-            _, ax = plt.subplots(figsize=(7, 3.5))
-        rows = [r for r in self.history if r.get("train_loss") is not None]
-        ax.plot([r["step"] for r in rows], [r["train_loss"] for r in rows], label="train", lw=1)
-        val = [r for r in self.history if r.get("val_loss") is not None]
-        if val:
-            ax.plot([r["step"] for r in val], [r["val_loss"] for r in val], "o-", label="validation")
-        ax.set_xlabel("step")
-        ax.set_ylabel("loss (nats per token)")
-        ax.grid(alpha=0.3)
-        ax.legend()
-        if title:
-            ax.set_title(title)
-        return ax
-
 
 def _rng_state(gen: torch.Generator) -> dict[str, torch.Tensor]:
     return {"data": gen.get_state(), "torch": torch.get_rng_state()}
