@@ -15,10 +15,11 @@ import pkgutil
 from typing import Any
 
 from ._core import CHECKERS, REGISTRY, Case, CheckFailed, Exercise, Mistake, compare, register
+from .progress import export_progress, import_progress
 from .progress import reset as reset_progress
 
 __all__ = ["Case", "CheckFailed", "Exercise", "Mistake", "compare", "register", "all_exercises",
-           "show_progress", "reset_progress"]
+           "show_progress", "reset_progress", "export_progress", "import_progress"]
 
 _loaded = False
 
@@ -56,6 +57,9 @@ def show_progress(chapter: int | None = None) -> dict[str, bool]:
         print(f"  {mark} {e.name:<28} {e.level:<6} ~{e.minutes:>2} min  {e.title}")
     passed = sum(status.values())
     print(f"{passed} of {len(status)} exercises passed" + (f" in chapter {chapter}" if chapter else ""))
+    note = progress.where()
+    if note:
+        print(note)
     return status
 
 
