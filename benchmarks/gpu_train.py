@@ -94,7 +94,7 @@ def main() -> None:
     seed_everything(1337)
     model = GPT(config)
     n_params = model.num_parameters() - model.wpe.weight.numel()  # position lookups do no arithmetic
-    fpt = flops_per_token(n_params, n_layer=config.n_layer, n_ctx=config.block_size, n_embd=config.n_embd)
+    fpt = flops_per_token(n_params, n_layer=config.n_layer, seq_len=config.block_size, n_embd=config.n_embd)
     print(f"model: {model.num_parameters():,} parameters, {fpt / 1e9:.2f} GFLOP per training token; "
           f"batch {args.batch_size} x {config.block_size} tokens, accumulation {args.grad_accum}, "
           f"compile {compile_}")
@@ -109,7 +109,7 @@ def main() -> None:
     rows = [r for r in result.history if "tokens_per_s" in r]
     steady = rows[len(rows) // 3:] or rows
     tps = statistics.median(r["tokens_per_s"] for r in steady)
-    util = mfu(tps, n_params, peak, n_layer=config.n_layer, n_ctx=config.block_size, n_embd=config.n_embd)
+    util = mfu(tps, n_params, peak, n_layer=config.n_layer, seq_len=config.block_size, n_embd=config.n_embd)
     print(f"\n{result.steps} steps in {total:.0f} s; loss {rows[0]['train_loss']:.2f} -> {rows[-1]['train_loss']:.2f}")
     print(f"steady state: {tps:,.0f} tokens/s, MFU {util:.1%} of the measured peak "
           f"({'goal met' if util >= 0.5 else 'below the 50% goal'})")

@@ -73,25 +73,25 @@ def attention(q: Tensor, k: Tensor, v: Tensor, causal: bool = True, mask: Tensor
 class KVCache:
     """Keys and values of every layer for the positions already processed, preallocated.
 
-    Preallocating ``(n_layer, B, n_head, max_len, head_dim)`` once means a new token writes into a slice
+    Preallocating ``(n_layer, B, n_head, block_size, head_dim)`` once means a new token writes into a slice
     instead of concatenating (and copying) the whole history at every step. The model advances
     :attr:`length` after all its layers have written the new positions.
     """
 
-    def __init__(self, n_layer: int, batch: int, n_head: int, max_len: int, head_dim: int,
+    def __init__(self, n_layer: int, batch: int, n_head: int, block_size: int, head_dim: int,
                  device: torch.device | str | None = None, dtype: torch.dtype = torch.float32) -> None:
-        self.shape = (n_layer, batch, n_head, max_len, head_dim)
+        self.shape = (n_layer, batch, n_head, block_size, head_dim)
         self.k = torch.zeros(self.shape, device=device, dtype=dtype)
         self.v = torch.zeros(self.shape, device=device, dtype=dtype)
-        self.max_len = max_len
+        self.block_size = block_size
         self.length = 0
 
     def update(self, layer: int, k: Tensor, v: Tensor) -> tuple[Tensor, Tensor]:
         """Store ``k``/``v`` (``(B, n_head, T, head_dim)``) after the cached positions; return all keys
         and values of this layer so far."""
         start, end = self.length, self.length + k.size(2)
-        if end > self.max_len:
-            raise ValueError(f"KV cache full: {end} positions needed, room for {self.max_len}")
+        if end > self.block_size:
+            raise ValueError(f"KV cache full: {end} positions needed, room for {self.block_size}")
         if k.dtype != self.k.dtype or k.device != self.k.device:
             # under autocast the keys come out in bf16: keep them so, or attention would mix dtypes
             if self.length:

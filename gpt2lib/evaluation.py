@@ -106,12 +106,12 @@ def evaluate(model: torch.nn.Module, data: Any, *, batch_size: int = 16, max_bat
 
 
 # -------------------------------------------------------------------------------------------- cost
-def flops_per_token(n_params: int, *, n_layer: int = 0, n_ctx: int = 0, n_embd: int = 0) -> float:
-    """Training FLOPs per token: 6 N, plus attention's 6 * 2 * n_layer * n_ctx * n_embd when the shape
+def flops_per_token(n_params: int, *, n_layer: int = 0, seq_len: int = 0, n_embd: int = 0) -> float:
+    """Training FLOPs per token: 6 N, plus attention's 6 * 2 * n_layer * seq_len * n_embd when the shape
     is given (the QK^T and AV products, which have no parameters; Kaplan et al. 2020, table 1)."""
     if n_params <= 0:
         raise ValueError(f"n_params must be positive, got {n_params}")
-    return 6.0 * n_params + 12.0 * n_layer * n_ctx * n_embd
+    return 6.0 * n_params + 12.0 * n_layer * seq_len * n_embd
 
 
 def training_flops(n_params: int, n_tokens: float) -> float:
@@ -160,7 +160,7 @@ def gpu_hours(n_params: int, n_tokens: float, *, peak_flops: float, mfu: float =
     return training_flops(n_params, n_tokens) / (peak_flops * mfu) / 3600.0
 
 
-def mfu(tokens_per_s: float, n_params: int, peak_flops: float, *, n_layer: int = 0, n_ctx: int = 0,
+def mfu(tokens_per_s: float, n_params: int, peak_flops: float, *, n_layer: int = 0, seq_len: int = 0,
         n_embd: int = 0) -> float:
     """Model FLOPs utilisation: the FLOPs the model needs per second at this speed, over the peak."""
-    return tokens_per_s * flops_per_token(n_params, n_layer=n_layer, n_ctx=n_ctx, n_embd=n_embd) / peak_flops
+    return tokens_per_s * flops_per_token(n_params, n_layer=n_layer, seq_len=seq_len, n_embd=n_embd) / peak_flops

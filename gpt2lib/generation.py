@@ -135,7 +135,7 @@ def _steps(model: "GPT", idx: Tensor, max_new_tokens: int, temperature: float, t
             # inference_mode per step, not around the loop: a ``with`` held across ``yield`` would leak
             # into the caller's code between tokens.
             with torch.inference_mode():
-                if cache is None or step == 0 or cache.length >= cache.max_len:
+                if cache is None or step == 0 or cache.length >= cache.block_size:
                     # no cache, the prompt, or a full context: (re)compute the last block_size tokens.
                     # Past the context this recomputes every step, like a model without cache would.
                     if cache is not None:

@@ -225,12 +225,13 @@ class GPT(nn.Module):
         loss = F.cross_entropy(logits.view(-1, logits.size(-1)), targets.reshape(-1), ignore_index=-100)
         return logits, loss
 
-    def make_cache(self, batch: int, max_len: int | None = None) -> KVCache:
-        """An empty KV cache for ``batch`` sequences of up to ``max_len`` (default block_size) positions."""
+    def make_cache(self, batch: int, block_size: int | None = None) -> KVCache:
+        """An empty KV cache for ``batch`` sequences of up to ``block_size`` positions (at most, and by
+        default, the model's own context)."""
         c = self.config
-        max_len = min(max_len or c.block_size, c.block_size)
+        block_size = min(block_size or c.block_size, c.block_size)
         p = self.wte.weight
-        return KVCache(c.n_layer, batch, c.n_head, max_len, c.head_dim, device=p.device, dtype=p.dtype)
+        return KVCache(c.n_layer, batch, c.n_head, block_size, c.head_dim, device=p.device, dtype=p.dtype)
 
     @torch.no_grad()
     def attention_maps(self, idx: Tensor) -> Tensor:

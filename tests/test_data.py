@@ -92,7 +92,7 @@ def test_prepare_keeps_special_token_text_as_text(tmp_path, byte_tok):
     path = tmp_path / "t.txt"
     path.write_text(TEXT + "quoted <|endoftext|> here\n" * 50, encoding="utf-8")
     data = prepare(path, byte_tok, cache=False)
-    assert byte_tok.eot_id not in set(np.concatenate([data.train, data.val]).tolist())
+    assert byte_tok.eos_token_id not in set(np.concatenate([data.train, data.val]).tolist())
 
 
 def test_get_batch_targets_are_inputs_shifted():

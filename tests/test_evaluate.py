@@ -79,7 +79,7 @@ def test_six_n_d():
     assert flops_per_token(n) == 6 * n
     assert training_flops(n, d) == pytest.approx(6 * n * d)
     # attention's extra term for GPT-2 small at full context
-    assert flops_per_token(n, n_layer=12, n_ctx=1024, n_embd=768) == 6 * n + 12 * 12 * 1024 * 768
+    assert flops_per_token(n, n_layer=12, seq_len=1024, n_embd=768) == 6 * n + 12 * 12 * 1024 * 768
     with pytest.raises(ValueError):
         training_flops(n, 0)
 

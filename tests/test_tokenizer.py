@@ -49,7 +49,7 @@ def hf_gpt2():
 
 def test_gpt2_facts(gpt2):
     assert gpt2.vocab_size == 50257 and len(gpt2.merges) == 50000
-    assert gpt2.eot_id == 50256
+    assert gpt2.eos_token_id == 50256
     assert gpt2.token_bytes(0) == b"!" and gpt2.token_bytes(198) == b"\n" and gpt2.token_bytes(220) == b" "
     assert gpt2.encode("Hello world") == [15496, 995]
 
@@ -160,7 +160,7 @@ def test_train_is_deterministic_and_round_trips():
     a = BPETokenizer.train(SMALL_TEXT, 256 + 1 + 150, progress=False)
     b = BPETokenizer.train(SMALL_TEXT, 256 + 1 + 150, progress=False)
     assert a.merges == b.merges and a.vocab_size == 407
-    assert a.eot_id == 406
+    assert a.eos_token_id == 406
     for text in CORPUS.values():
         assert a.decode(a.encode(text)) == text
     # training compresses the text it saw
@@ -170,7 +170,7 @@ def test_train_is_deterministic_and_round_trips():
 def test_train_without_special_tokens_and_early_stop():
     with pytest.warns(UserWarning, match="ran out of pairs"):
         tok = BPETokenizer.train("ab ab ab", 300, special_tokens=(), progress=False)
-    assert tok.eot_id is None and tok.vocab_size < 300
+    assert tok.eos_token_id is None and tok.vocab_size < 300
     assert tok.encode(" ab ab") == [tok.token_id(b" ab")] * 2
 
 
@@ -218,13 +218,13 @@ def test_trained_tokenizer_loads_in_tiktoken_and_hf(trained, tmp_path):
     trained.save_gpt2_files(tmp_path)
     ranks = tiktoken.load.data_gym_to_mergeable_bpe_ranks(str(tmp_path / "vocab.bpe"), str(tmp_path / "encoder.json"))
     enc = tiktoken.Encoding("book", pat_str=GPT2_PATTERN, mergeable_ranks=ranks,
-                            special_tokens={"<|endoftext|>": trained.eot_id})
+                            special_tokens={"<|endoftext|>": trained.eos_token_id})
     hf = transformers.GPT2Tokenizer(vocab=str(tmp_path / "vocab.json"), merges=str(tmp_path / "merges.txt"))
     for text in [HELD_OUT, *CORPUS.values()]:
         ours = trained.encode(text)
         assert ours == enc.encode(text) == hf.encode(text), text
     again = BPETokenizer.from_pretrained(tmp_path)
-    assert again.merges == trained.merges and again.eot_id == trained.eot_id
+    assert again.merges == trained.merges and again.eos_token_id == trained.eos_token_id
 
 
 def test_fingerprint_tracks_what_decides_the_ids(gpt2, trained, tmp_path):

@@ -101,7 +101,7 @@ class BPETokenizer:
         return len(self._decoder)
 
     @property
-    def eot_id(self) -> int | None:
+    def eos_token_id(self) -> int | None:
         """The id of ``<|endoftext|>`` (50256 for GPT-2), or None when this tokenizer has none."""
         return self.special_tokens.get("<|endoftext|>")
 
