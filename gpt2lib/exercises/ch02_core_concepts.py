@@ -8,8 +8,7 @@ from __future__ import annotations
 
 from ._core import Case, Exercise, Mistake, register
 
-# --- 2.1 the parameter count of a configuration ----------------------------------------------------
-
+# --- 2.2 the parameter count of a configuration ----------------------------------------------------
 
 def _count(vocab_size: int, block_size: int, n_layer: int, n_embd: int, *, tied: bool = True,
            positions: bool = True, biases: bool = True, layernorms: bool = True, mlp: int = 4) -> int:
@@ -25,30 +24,23 @@ def _count(vocab_size: int, block_size: int, n_layer: int, n_embd: int, *, tied:
     total += 0 if tied else vocab_size * C
     return total
 
-
 def _count_parameters(vocab_size: int, block_size: int, n_layer: int, n_embd: int) -> int:
     return _count(vocab_size, block_size, n_layer, n_embd)
-
 
 def _count_untied(vocab_size, block_size, n_layer, n_embd):
     return _count(vocab_size, block_size, n_layer, n_embd, tied=False)
 
-
 def _count_no_positions(vocab_size, block_size, n_layer, n_embd):
     return _count(vocab_size, block_size, n_layer, n_embd, positions=False)
-
 
 def _count_no_biases(vocab_size, block_size, n_layer, n_embd):
     return _count(vocab_size, block_size, n_layer, n_embd, biases=False)
 
-
 def _count_no_layernorm(vocab_size, block_size, n_layer, n_embd):
     return _count(vocab_size, block_size, n_layer, n_embd, layernorms=False)
 
-
 def _count_narrow_mlp(vocab_size, block_size, n_layer, n_embd):
     return _count(vocab_size, block_size, n_layer, n_embd, mlp=1)
-
 
 def _count_cases(rng):
     heads = rng.choice([2, 4, 8])
@@ -60,23 +52,7 @@ def _count_cases(rng):
         Case("GPT-2 XL", (50257, 1024, 48, 1600)),
     ]
 
-
-check_count_parameters = register(Exercise(
-    "count_parameters", chapter=2, title="The parameter count of a GPT-2 configuration", level="medium", minutes=15,
-    reference=_count_parameters, cases=_count_cases,
-    mistakes=[
-        Mistake("you counted the output layer as a matrix of its own; GPT-2 ties it to the token embedding "
-                "(the same matrix), so it counts once", _count_untied),
-        Mistake("you left out the learned position embeddings (block_size x n_embd)", _count_no_positions),
-        Mistake("you left out the biases: every linear layer in GPT-2 has one", _count_no_biases),
-        Mistake("you left out the LayerNorms: two per block plus a final one, each with a weight and a bias",
-                _count_no_layernorm),
-        Mistake("the MLP's hidden layer were n_embd wide; it is 4 x n_embd", _count_narrow_mlp),
-    ],
-))
-
-# --- 2.2 the shapes inside the model --------------------------------------------------------------
-
+# --- 2.1 the shapes inside the model --------------------------------------------------------------
 
 def _shapes(B: int, T: int, n_embd: int, n_head: int, vocab_size: int, *, heads_transposed: bool = True,
             mlp: int = 4, all_logits: bool = True, scores_full: bool = True) -> dict:
@@ -91,26 +67,20 @@ def _shapes(B: int, T: int, n_embd: int, n_head: int, vocab_size: int, *, heads_
         "logits": (B, T, vocab_size) if all_logits else (B, vocab_size),
     }
 
-
 def _model_shapes(B, T, n_embd, n_head, vocab_size):
     return _shapes(B, T, n_embd, n_head, vocab_size)
-
 
 def _shapes_untransposed(B, T, n_embd, n_head, vocab_size):
     return _shapes(B, T, n_embd, n_head, vocab_size, heads_transposed=False)
 
-
 def _shapes_narrow_mlp(B, T, n_embd, n_head, vocab_size):
     return _shapes(B, T, n_embd, n_head, vocab_size, mlp=1)
-
 
 def _shapes_last_logits(B, T, n_embd, n_head, vocab_size):
     return _shapes(B, T, n_embd, n_head, vocab_size, all_logits=False)
 
-
 def _shapes_scores(B, T, n_embd, n_head, vocab_size):
     return _shapes(B, T, n_embd, n_head, vocab_size, scores_full=False)
-
 
 def _compare_shapes(expected: dict, got) -> None:
     from ._core import CheckFailed
@@ -130,14 +100,12 @@ def _compare_shapes(expected: dict, got) -> None:
         if value != shape:
             raise CheckFailed(f"'{key}': expected {shape}, got {value}")
 
-
 def _shape_cases(rng):
     return [
         Case("GPT-2 small, batch 4 x 1024 tokens", (4, 1024, 768, 12, 50257)),
         Case("a small model", (rng.randint(1, 8), rng.randint(5, 64), 64 * (h := rng.choice([2, 4])), h, rng.randint(100, 1000))),
         Case("one sequence of 7 tokens, 3 heads", (1, 7, 48, 3, 97)),
     ]
-
 
 check_model_shapes = register(Exercise(
     "model_shapes", chapter=2, title="The shape of every tensor on the way from ids to logits", level="easy", minutes=10,
@@ -153,28 +121,37 @@ check_model_shapes = register(Exercise(
     ],
 ))
 
-# --- 2.3 how many attention scores a forward pass computes ------------------------------------------
+# Registered after 2.1 (its helpers are above): the progress list follows the chapter's numbering.
+check_count_parameters = register(Exercise(
+    "count_parameters", chapter=2, title="The parameter count of a GPT-2 configuration", level="medium", minutes=15,
+    reference=_count_parameters, cases=_count_cases,
+    mistakes=[
+        Mistake("you counted the output layer as a matrix of its own; GPT-2 ties it to the token embedding "
+                "(the same matrix), so it counts once", _count_untied),
+        Mistake("you left out the learned position embeddings (block_size x n_embd)", _count_no_positions),
+        Mistake("you left out the biases: every linear layer in GPT-2 has one", _count_no_biases),
+        Mistake("you left out the LayerNorms: two per block plus a final one, each with a weight and a bias",
+                _count_no_layernorm),
+        Mistake("the MLP's hidden layer were n_embd wide; it is 4 x n_embd", _count_narrow_mlp),
+    ],
+))
 
+# --- 2.3 how many attention scores a forward pass computes ------------------------------------------
 
 def _attention_scores(B: int, T: int, n_layer: int, n_head: int) -> int:
     return B * n_layer * n_head * T * (T + 1) // 2
 
-
 def _scores_full(B, T, n_layer, n_head):
     return B * n_layer * n_head * T * T
-
 
 def _scores_no_diagonal(B, T, n_layer, n_head):
     return B * n_layer * n_head * T * (T - 1) // 2
 
-
 def _scores_one_head(B, T, n_layer, n_head):
     return B * n_layer * T * (T + 1) // 2
 
-
 def _scores_one_layer(B, T, n_layer, n_head):
     return B * n_head * T * (T + 1) // 2
-
 
 def _count_scores_cases(rng):
     return [
@@ -183,7 +160,6 @@ def _count_scores_cases(rng):
         Case("a single token", (3, 1, 4, 2)),
         Case("one layer, one head", (rng.randint(1, 4), rng.randint(2, 50), 1, 1)),
     ]
-
 
 check_attention_scores = register(Exercise(
     "attention_scores", chapter=2, title="How many attention scores survive the causal mask", level="easy", minutes=5,
