@@ -32,10 +32,12 @@ def setup_source() -> str:
 # On Colab it installs gpt2lib from the book's repository (Colab already has torch, which is kept);
 # on your own machine `make setup` has installed everything, so it does nothing. Then it prints the
 # device and the versions that matter when you compare your numbers with the book's.
+# transformers and tiktoken are installed only where missing: a Colab image's own copy is kept.
 import importlib.util, subprocess, sys
 if "google.colab" in sys.modules and importlib.util.find_spec("gpt2lib") is None:
+    extra = [p for p in ("transformers", "tiktoken") if importlib.util.find_spec(p) is None]
     subprocess.run([sys.executable, "-m", "pip", "install", "-q",
-                    "gpt2lib[interop] @ git+{url}"], check=True)
+                    "gpt2lib @ git+{url}", *extra], check=True)
 from gpt2lib.runtime import describe_environment
 print(describe_environment())'''
 
