@@ -647,20 +647,20 @@ def _first_difference_float(a, b):
     return -1.0 if len(a) == len(b) else float(min(len(a), len(b)))
 
 
-def _lr_package(step, *, max_lr, warmup_steps, max_steps, min_lr):
+def _lr_package(step, *, lr, warmup_steps, max_steps, min_lr):
     from gpt2lib.training.schedule import lr_at
 
-    return lr_at(step, max_lr=max_lr, warmup_steps=warmup_steps, max_steps=max_steps, min_lr=min_lr)
+    return lr_at(step, lr=lr, warmup_steps=warmup_steps, max_steps=max_steps, min_lr=min_lr)
 
 
 def _lr_with(decay: Callable[[float, float, float], float]):
-    def lr(step, *, max_lr, warmup_steps, max_steps, min_lr):
+    def lr(step, *, lr, warmup_steps, max_steps, min_lr):
         if step < warmup_steps:
-            return max_lr * (step + 1) / warmup_steps
+            return lr * (step + 1) / warmup_steps
         if step >= max_steps:
             return min_lr
         progress = (step - warmup_steps) / max(1, max_steps - warmup_steps)
-        return decay(progress, max_lr, min_lr)
+        return decay(progress, lr, min_lr)
     return lr
 
 
@@ -1195,10 +1195,10 @@ def _agree_make_batch(rng: random.Random) -> None:
 def _agree_lr_at(rng: random.Random) -> None:
     from gpt2lib.training.schedule import lr_at
 
-    configs = [dict(max_lr=6e-4, warmup_steps=10, max_steps=100, min_lr=6e-5),
-               dict(max_lr=1e-3, warmup_steps=0, max_steps=50, min_lr=0.0),
-               dict(max_lr=3e-4, warmup_steps=20, max_steps=20, min_lr=3e-5),  # warm-up as long as the run
-               dict(max_lr=1.0, warmup_steps=1, max_steps=2, min_lr=0.5)]
+    configs = [dict(lr=6e-4, warmup_steps=10, max_steps=100, min_lr=6e-5),
+               dict(lr=1e-3, warmup_steps=0, max_steps=50, min_lr=0.0),
+               dict(lr=3e-4, warmup_steps=20, max_steps=20, min_lr=3e-5),  # warm-up as long as the run
+               dict(lr=1.0, warmup_steps=1, max_steps=2, min_lr=0.5)]
     for cfg in configs:
         for step in [*range(0, cfg["max_steps"] + 3), rng.randrange(0, 500)]:
             key = REGISTRY["lr_at"].reference(step, **cfg)

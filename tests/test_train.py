@@ -44,7 +44,7 @@ def losses(result) -> dict[int, float]:
 
 # ---------------------------------------------------------------------------------- schedule
 def test_warmup_then_cosine():
-    kw = dict(max_lr=1.0, warmup_steps=10, max_steps=110, min_lr=0.1)
+    kw = dict(lr=1.0, warmup_steps=10, max_steps=110, min_lr=0.1)
     assert lr_at(0, **kw) == pytest.approx(0.1)  # the first step already moves
     assert lr_at(9, **kw) == pytest.approx(1.0)
     assert lr_at(10, **kw) == pytest.approx(1.0)
@@ -53,7 +53,7 @@ def test_warmup_then_cosine():
     after = [lr_at(s, **kw) for s in range(10, 111)]
     assert all(a >= b for a, b in zip(after, after[1:]))
     with pytest.raises(ValueError):
-        lr_at(0, max_lr=1.0, warmup_steps=1, max_steps=10, min_lr=2.0)
+        lr_at(0, lr=1.0, warmup_steps=1, max_steps=10, min_lr=2.0)
 
 
 def test_decay_on_matrices_only():

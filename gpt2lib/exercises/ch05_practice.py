@@ -246,61 +246,61 @@ check_training_step = register(Exercise(
 # --- 5.7 the learning-rate schedule ------------------------------------------------------------------
 
 
-def _lr_at(step: int, max_lr: float, warmup_steps: int, max_steps: int, min_lr: float) -> float:
+def _lr_at(step: int, lr: float, warmup_steps: int, max_steps: int, min_lr: float) -> float:
     if step < warmup_steps:
-        return max_lr * (step + 1) / warmup_steps
+        return lr * (step + 1) / warmup_steps
     if step >= max_steps:
         return min_lr
     progress = (step - warmup_steps) / (max_steps - warmup_steps)
-    return min_lr + 0.5 * (max_lr - min_lr) * (1.0 + math.cos(math.pi * progress))
+    return min_lr + 0.5 * (lr - min_lr) * (1.0 + math.cos(math.pi * progress))
 
 
-def _lr_no_half(step, max_lr, warmup_steps, max_steps, min_lr):
+def _lr_no_half(step, lr, warmup_steps, max_steps, min_lr):
     if step < warmup_steps:
-        return max_lr * (step + 1) / warmup_steps
+        return lr * (step + 1) / warmup_steps
     if step >= max_steps:
         return min_lr
     progress = (step - warmup_steps) / (max_steps - warmup_steps)
-    return min_lr + (max_lr - min_lr) * math.cos(math.pi * progress)
+    return min_lr + (lr - min_lr) * math.cos(math.pi * progress)
 
 
-def _lr_to_zero(step, max_lr, warmup_steps, max_steps, min_lr):
+def _lr_to_zero(step, lr, warmup_steps, max_steps, min_lr):
     if step < warmup_steps:
-        return max_lr * (step + 1) / warmup_steps
+        return lr * (step + 1) / warmup_steps
     if step >= max_steps:
         return 0.0
     progress = (step - warmup_steps) / (max_steps - warmup_steps)
-    return 0.5 * max_lr * (1.0 + math.cos(math.pi * progress))
+    return 0.5 * lr * (1.0 + math.cos(math.pi * progress))
 
 
-def _lr_warmup_from_zero(step, max_lr, warmup_steps, max_steps, min_lr):
+def _lr_warmup_from_zero(step, lr, warmup_steps, max_steps, min_lr):
     if step < warmup_steps:
-        return max_lr * step / warmup_steps
-    return _lr_at(step, max_lr, warmup_steps, max_steps, min_lr)
+        return lr * step / warmup_steps
+    return _lr_at(step, lr, warmup_steps, max_steps, min_lr)
 
 
-def _lr_no_warmup(step, max_lr, warmup_steps, max_steps, min_lr):
+def _lr_no_warmup(step, lr, warmup_steps, max_steps, min_lr):
     if step >= max_steps:
         return min_lr
     progress = step / max_steps
-    return min_lr + 0.5 * (max_lr - min_lr) * (1.0 + math.cos(math.pi * progress))
+    return min_lr + 0.5 * (lr - min_lr) * (1.0 + math.cos(math.pi * progress))
 
 
 def _lr_cases(rng):
-    cfg = dict(max_lr=6e-4, warmup_steps=10, max_steps=100, min_lr=6e-5)
+    cfg = dict(lr=6e-4, warmup_steps=10, max_steps=100, min_lr=6e-5)
     steps = [0, 4, 9, 10, 37, 55, 99, 100, 250, rng.randrange(11, 99)]
     cases = [Case(f"step {s} of 100 (10 warm-up)", (s,), dict(cfg)) for s in steps]
     # a second, drawn configuration: a solution that hard-codes one of the numbers above fails here
     warm, total = rng.randint(3, 40), rng.randint(120, 900)
-    max_lr = rng.choice([1e-3, 3e-3, 6e-4]) * rng.uniform(0.5, 2.0)
-    other = dict(max_lr=max_lr, warmup_steps=warm, max_steps=total, min_lr=max_lr * rng.uniform(0.05, 0.5))
+    lr = rng.choice([1e-3, 3e-3, 6e-4]) * rng.uniform(0.5, 2.0)
+    other = dict(lr=lr, warmup_steps=warm, max_steps=total, min_lr=lr * rng.uniform(0.05, 0.5))
     for s in (0, warm - 1, warm, rng.randrange(warm + 1, total), total - 1, total + rng.randint(0, 50)):
         cases.append(Case(f"step {s} of {total} ({warm} warm-up)", (s,), dict(other)))
     return cases
 
 
-def _lr_reference(step, *, max_lr, warmup_steps, max_steps, min_lr):
-    return float(_lr_at(step, max_lr, warmup_steps, max_steps, min_lr))
+def _lr_reference(step, *, lr, warmup_steps, max_steps, min_lr):
+    return float(_lr_at(step, lr, warmup_steps, max_steps, min_lr))
 
 
 check_lr_at = register(Exercise(
@@ -309,9 +309,9 @@ check_lr_at = register(Exercise(
     # learning rates are ~1e-4: the default absolute tolerance (1e-5) would be far too loose
     compare=lambda expected, got: compare(expected, got, atol=1e-12, rtol=1e-6),
     mistakes=[
-        Mistake("the cosine needs its one-half: min_lr + 0.5 * (max_lr - min_lr) * (1 + cos(pi * progress))", _lr_no_half),
+        Mistake("the cosine needs its one-half: min_lr + 0.5 * (lr - min_lr) * (1 + cos(pi * progress))", _lr_no_half),
         Mistake("the schedule decays to min_lr, not to zero, and stays there after max_steps", _lr_to_zero),
-        Mistake("off-by-one in the warm-up: step 0 already trains, with max_lr * (step + 1) / warmup_steps", _lr_warmup_from_zero),
+        Mistake("off-by-one in the warm-up: step 0 already trains, with lr * (step + 1) / warmup_steps", _lr_warmup_from_zero),
         Mistake("no warm-up: for step < warmup_steps the rate rises linearly; the cosine starts at warmup_steps", _lr_no_warmup),
     ],
 ))

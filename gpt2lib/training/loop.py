@@ -296,7 +296,7 @@ def _train(raw: nn.Module, data: TokenData, config: TrainConfig, dist: distribut
     tokens_since_log = 0
     try:
         while step < config.max_steps:
-            lr = lr_at(step, max_lr=config.lr, warmup_steps=config.warmup_steps, max_steps=config.max_steps,
+            lr = lr_at(step, lr=config.lr, warmup_steps=config.warmup_steps, max_steps=config.max_steps,
                        min_lr=config.min_lr)
             for group in optimizer.param_groups:
                 group["lr"] = lr

@@ -15,21 +15,21 @@ from torch import nn
 __all__ = ["lr_at", "param_groups", "make_optimizer"]
 
 
-def lr_at(step: int, *, max_lr: float, warmup_steps: int, max_steps: int, min_lr: float = 0.0) -> float:
-    """The learning rate for optimizer step ``step`` (0-based): linear warm-up to ``max_lr`` over
+def lr_at(step: int, *, lr: float, warmup_steps: int, max_steps: int, min_lr: float = 0.0) -> float:
+    """The learning rate for optimizer step ``step`` (0-based): linear warm-up to the peak rate ``lr`` (``TrainConfig.lr``) over
     ``warmup_steps`` steps, then half a cosine down to ``min_lr`` at ``max_steps``, flat after."""
     if step < 0:
         raise ValueError(f"step must be >= 0, got {step}")
     if warmup_steps < 0 or max_steps < 1:
         raise ValueError(f"need warmup_steps >= 0 and max_steps >= 1, got {warmup_steps} and {max_steps}")
-    if not 0.0 <= min_lr <= max_lr:
-        raise ValueError(f"need 0 <= min_lr <= max_lr, got min_lr={min_lr}, max_lr={max_lr}")
+    if not 0.0 <= min_lr <= lr:
+        raise ValueError(f"need 0 <= min_lr <= lr, got min_lr={min_lr}, lr={lr}")
     if step < warmup_steps:
-        return max_lr * (step + 1) / warmup_steps  # step 0 already moves: lr > 0
+        return lr * (step + 1) / warmup_steps  # step 0 already moves: lr > 0
     if step >= max_steps:
         return min_lr
     progress = (step - warmup_steps) / max(1, max_steps - warmup_steps)
-    return min_lr + 0.5 * (max_lr - min_lr) * (1.0 + math.cos(math.pi * progress))
+    return min_lr + 0.5 * (lr - min_lr) * (1.0 + math.cos(math.pi * progress))
 
 
 def param_groups(model: nn.Module, weight_decay: float) -> list[dict]:
