@@ -175,6 +175,11 @@ def test_comparison_accepts_equal_outputs_and_what_the_sanitizer_removes():
     widget = {"application/vnd.jupyter.widget-view+json": {"model_id": "abc"}}
     assert _differ([_result("HBox()", **widget)],
                    [_result("HBox()", **{"application/vnd.jupyter.widget-view+json": {"model_id": "xyz"}})]) == []
+    # glue() records become the page's prose and leave the executed copy; the printed numbers still compare
+    glued = {"output_type": "display_data", "metadata": {"scrapbook": {"name": "n"}},
+             "data": {"application/papermill.record/text/plain": "408"}}
+    assert _differ([glued, _stream("408 of 408\n")], [_stream("408 of 408\n")]) == []
+    assert _differ([glued, _stream("408 of 408\n")], [_stream("379 of 379\n")]) != []
     # a machine path in the executed output matches the scrubbed committed one
     assert _differ([_stream("saved to …/model.pt\n")], [_stream(f"saved to {'/' + 'tmp'}/abc/model.pt\n")]) == []
 

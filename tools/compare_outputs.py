@@ -28,6 +28,11 @@ SANITIZE_CFG = ROOT / "tests" / "nbval_sanitize.cfg"
 SKIP_KEYS = frozenset({"metadata", "traceback", "prompt_number", "output_type", "name", "execution_count",
                        "application/vnd.jupyter.widget-view+json", "image/png", "image/jpeg"})
 
+# myst-nb's glue() stores a value as a display output of this MIME prefix; the book build moves it into
+# the page's prose and drops it from the executed copy, so it is never compared (the glued cells print
+# the same numbers, and those are).
+GLUE_PREFIX = "application/papermill.record/"
+
 Sanitizers = list[tuple[str, str]]
 
 
@@ -83,7 +88,7 @@ def _flatten(outputs: list[dict], sanitizers: Sanitizers) -> dict[str, list]:
                 continue
             if key == "data":
                 for mime, data in value.items():
-                    if mime not in SKIP_KEYS:
+                    if mime not in SKIP_KEYS and not mime.startswith(GLUE_PREFIX):
                         flat[mime].append(_sanitize(data, sanitizers))
             else:
                 flat[key].append(_sanitize(value, sanitizers))
