@@ -63,9 +63,9 @@ check_make_batch = register(Exercise(
     "make_batch", chapter=5, title="Input and target windows for next-token prediction", level="easy", minutes=5,
     reference=_make_batch, cases=_batch_cases,
     mistakes=[
-        Mistake("the targets are the inputs shifted LEFT by one: y[t] is the token after x[t], data[s + 1 : s + 1 + block_size]", _batch_unshifted),
-        Mistake("you returned (y, x): the input window starts at s, the target window at s + 1", _batch_swapped),
-        Mistake("off-by-one: each window holds block_size tokens, data[s : s + block_size]", _batch_short),
+        Mistake("your numbers match targets that are not shifted: y[t] is the token after x[t], data[s + 1 : s + 1 + block_size]", _batch_unshifted),
+        Mistake("your numbers match (y, x) returned in the wrong order: the input window starts at s, the target window at s + 1", _batch_swapped),
+        Mistake("your numbers match windows one token short or long: each holds block_size tokens, data[s : s + block_size]", _batch_short),
     ],
 ))
 
@@ -108,10 +108,10 @@ check_next_token_loss = register(Exercise(
     "next_token_loss", chapter=5, title="The mean cross-entropy of each position against the next token", level="medium", minutes=10,
     reference=_next_token_loss, cases=_loss_cases,
     mistakes=[
-        Mistake("no shift: the logits at position t predict token t + 1, so pair logits[:, :-1] with idx[:, 1:]", _loss_no_shift),
-        Mistake("shifted the wrong way: logits[:, :-1] (all but the last position) go with idx[:, 1:] (all but the first token)", _loss_shift_wrong_way),
-        Mistake("the loss is the MEAN over the predicted positions, not the sum", _loss_sum),
-        Mistake("cross-entropy takes log-probabilities: use F.cross_entropy on the raw logits (or log_softmax), not softmax", _loss_probs),
+        Mistake("your numbers match a loss with no shift: the logits at position t predict token t + 1, so pair logits[:, :-1] with idx[:, 1:]", _loss_no_shift),
+        Mistake("your numbers match a shift the wrong way round: logits[:, :-1] (all but the last position) go with idx[:, 1:] (all but the first token)", _loss_shift_wrong_way),
+        Mistake("your numbers match the SUM over the predicted positions: the loss is their mean", _loss_sum),
+        Mistake("your numbers match cross-entropy taken on probabilities: use F.cross_entropy on the raw logits (or log_softmax), not softmax", _loss_probs),
     ],
 ))
 
@@ -309,9 +309,9 @@ check_lr_at = register(Exercise(
     # learning rates are ~1e-4: the default absolute tolerance (1e-5) would be far too loose
     compare=lambda expected, got: compare(expected, got, atol=1e-12, rtol=1e-6),
     mistakes=[
-        Mistake("the cosine needs its one-half: min_lr + 0.5 * (lr - min_lr) * (1 + cos(pi * progress))", _lr_no_half),
-        Mistake("the schedule decays to min_lr, not to zero, and stays there after max_steps", _lr_to_zero),
-        Mistake("off-by-one in the warm-up: step 0 already trains, with lr * (step + 1) / warmup_steps", _lr_warmup_from_zero),
-        Mistake("no warm-up: for step < warmup_steps the rate rises linearly; the cosine starts at warmup_steps", _lr_no_warmup),
+        Mistake("your numbers match a cosine without its one-half: min_lr + 0.5 * (lr - min_lr) * (1 + cos(pi * progress))", _lr_no_half),
+        Mistake("your numbers match a schedule that decays to zero: it decays to min_lr, and stays there after max_steps", _lr_to_zero),
+        Mistake("your numbers match a warm-up that starts at 0: step 0 already trains, with lr * (step + 1) / warmup_steps", _lr_warmup_from_zero),
+        Mistake("your numbers match a schedule without its warm-up: for step < warmup_steps the rate rises linearly; the cosine starts at warmup_steps", _lr_no_warmup),
     ],
 ))

@@ -43,13 +43,13 @@ def _sample_cases(rng: random.Random) -> list[Case]:
 
 
 check_sample_index = register(Exercise(
-    "sample_index", chapter=6, title="Draw a token from a distribution", level="easy", minutes=8,
+    "sample_index", chapter=6, title="Draw a token from a distribution", level="easy", minutes=8, int_required=True,
     reference=_sample_index, cases=_sample_cases,
     mistakes=[
-        Mistake("use u: walk the cumulative sum and return the first index where it exceeds u "
+        Mistake("your numbers match an answer that ignores u: walk the cumulative sum and return the first index where it exceeds u "
                 "(the argmax is greedy decoding, not sampling)", _sample_greedy),
-        Mistake("normalise the weights first (divide by their sum): they need not add up to 1", _sample_unnormalised),
-        Mistake("the interval of token i is [cdf[i-1], cdf[i]): when u equals cdf[i] exactly, the answer is "
+        Mistake("your numbers match weights used without normalising: divide by their sum first, they need not add up to 1", _sample_unnormalised),
+        Mistake("your numbers match closed intervals: the interval of token i is [cdf[i-1], cdf[i]), so when u equals cdf[i] exactly, the answer is "
                 "the NEXT token (compare with <=, not <)", _sample_ge),
     ],
 ))
@@ -93,9 +93,9 @@ check_top_k_filter = register(Exercise(
     "top_k_filter", chapter=6, title="The top-k filter", level="easy", minutes=8,
     reference=_top_k, cases=_top_k_cases,
     mistakes=[
-        Mistake("set the dropped logits to -inf, not 0: exp(0) = 1 still gives them probability", _top_k_zero),
-        Mistake("keep exactly k tokens: the k-th largest value is topk(...).values[..., k - 1]", _top_k_off_by_one),
-        Mistake("keep the LARGEST k logits", _top_k_smallest),
+        Mistake("your numbers match dropped logits set to 0: set them to -inf, since exp(0) = 1 still gives them probability", _top_k_zero),
+        Mistake("your numbers match keeping one token too many or too few: the k-th largest value is topk(...).values[..., k - 1]", _top_k_off_by_one),
+        Mistake("your numbers match keeping the SMALLEST k logits: keep the largest", _top_k_smallest),
     ],
 ))
 
@@ -142,10 +142,10 @@ check_top_p_filter = register(Exercise(
     "top_p_filter", chapter=6, title="The top-p (nucleus) filter", level="medium", minutes=12,
     reference=_top_p, cases=_top_p_cases,
     mistakes=[
-        Mistake("keep the token that makes the total reach p: drop a token only if the tokens ranked above it "
+        Mistake("your numbers match dropping the token that makes the total reach p: drop a token only if the tokens ranked above it "
                 "already add up to p", _top_p_strict),
-        Mistake("sort by probability (descending) before taking the cumulative sum", _top_p_unsorted),
-        Mistake("the mask is computed in sorted order: map it back to vocabulary order "
+        Mistake("your numbers match a cumulative sum taken without sorting: sort by probability (descending) first", _top_p_unsorted),
+        Mistake("your numbers match a mask left in sorted order: map it back to vocabulary order "
                 "(scatter with the sort indices) before applying it", _top_p_no_scatter),
     ],
 ))
@@ -187,10 +187,10 @@ check_distinct_n = register(Exercise(
     "distinct_n", chapter=6, title="Measure repetition: distinct n-gram ratio", level="easy", minutes=8,
     reference=_distinct_n, cases=_distinct_cases,
     mistakes=[
-        Mistake("divide by the number of n-grams, len(tokens) - n + 1, not by the number of tokens",
+        Mistake("your numbers match dividing by the number of tokens: divide by the number of n-grams, len(tokens) - n + 1",
                 _distinct_over_tokens),
-        Mistake("a sequence of length L has L - n + 1 n-grams: range(len(tokens) - n + 1)", _distinct_off_by_one),
-        Mistake("count distinct n-GRAMS (tuples of n neighbouring tokens), not distinct tokens", _distinct_unigrams),
+        Mistake("your numbers match one n-gram too few or too many: a sequence of length L has L - n + 1, range(len(tokens) - n + 1)", _distinct_off_by_one),
+        Mistake("your numbers match counting distinct tokens: count distinct n-GRAMS (tuples of n neighbouring tokens)", _distinct_unigrams),
     ],
 ))
 
