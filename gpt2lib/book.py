@@ -310,6 +310,6 @@ def _unpack(raw: bytes, folder: Path, tok: Any, key: str) -> None:
     state = load(files["model.safetensors"])
     state["lm_head.weight"] = state["wte.weight"]  # tied: saved once
     model.load_state_dict(state)
-    save_checkpoint(folder, model=model, optimizer=None, step=int(meta["step"]),
+    save_checkpoint(model, folder, optimizer=None, step=int(meta["step"]),
                     train_config=dataclasses.replace(BOOK_TRAIN, device="cpu"), tokenizer=saved_tok)
     _add_final_metrics(folder, {**meta["final"], "device": "cpu", "source": "release asset"})

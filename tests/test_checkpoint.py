@@ -127,7 +127,7 @@ def test_non_finite_weights_are_never_saved(run):
         model.wte.weight[0, 0] = float("inf")
     before = digest(run)
     with pytest.raises(NonFiniteWeightsError):
-        save_checkpoint(run, model=model, optimizer=None, step=99)
+        save_checkpoint(model, run, optimizer=None, step=99)
     assert digest(run) == before
 
 
@@ -155,7 +155,7 @@ def test_interrupted_saves_leave_nothing_after_the_next_save(run, data):
     for path in leftovers:
         path.write_bytes(b"\0" * 1000)
     model = tiny_model()
-    save_checkpoint(run, model=model, optimizer=None, step=7)
+    save_checkpoint(model, run, optimizer=None, step=7)
     assert not any(p.exists() for p in leftovers)
     assert not (run / named["weights"]).exists()  # the previous checkpoint's own files went too
     assert sorted(p.name for p in run.iterdir() if "safetensors" in p.name) == [

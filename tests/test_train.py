@@ -105,7 +105,7 @@ def test_batch_must_divide_into_micro_batches(data):
 def test_checkpoint_round_trip(tmp_path):
     model = tiny_model(3)
     opt = torch.optim.AdamW(model.parameters())
-    save_checkpoint(tmp_path, model=model, optimizer=opt, step=7, train_config=quick())
+    save_checkpoint(model, tmp_path, optimizer=opt, step=7, train_config=quick())
     loaded, tok, info = load_checkpoint(tmp_path)
     x = torch.randint(256, (2, 16))
     torch.testing.assert_close(loaded(x)[0], model.eval()(x)[0], rtol=0, atol=0)
@@ -116,7 +116,7 @@ def test_checkpoint_round_trip(tmp_path):
 def test_a_crash_while_saving_leaves_the_previous_checkpoint(tmp_path, monkeypatch):
     model = tiny_model(1)
     opt = torch.optim.AdamW(model.parameters())
-    save_checkpoint(tmp_path, model=model, optimizer=opt, step=1)
+    save_checkpoint(model, tmp_path, optimizer=opt, step=1)
     before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
 
     def dies(*args, **kwargs):
@@ -126,7 +126,7 @@ def test_a_crash_while_saving_leaves_the_previous_checkpoint(tmp_path, monkeypat
     with torch.no_grad():
         model.wte.weight.add_(1.0)
     with pytest.raises(KeyboardInterrupt):
-        save_checkpoint(tmp_path, model=model, optimizer=opt, step=2)
+        save_checkpoint(model, tmp_path, optimizer=opt, step=2)
     # the half-written step-2 weights are beside it, but checkpoint.json still names step 1, intact
     loaded, _, info = load_checkpoint(tmp_path)
     assert info["step"] == 1

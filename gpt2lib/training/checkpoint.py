@@ -217,7 +217,7 @@ def clean_folder(folder: str | os.PathLike) -> list[Path]:
     return removed
 
 
-def save_checkpoint(folder: str | os.PathLike, *, model: nn.Module, optimizer: torch.optim.Optimizer | None,
+def save_checkpoint(model: nn.Module, folder: str | os.PathLike, *, optimizer: torch.optim.Optimizer | None = None,
                     step: int, train_config: Any = None, rng: dict[str, torch.Tensor] | None = None,
                     tokenizer: Any = None, extra: dict[str, Any] | None = None) -> Path:
     """Write a checkpoint of ``model`` (and ``optimizer``, the random-number states ``rng``, and the

@@ -282,7 +282,7 @@ def _train(raw: nn.Module, data: TokenData, config: TrainConfig, dist: distribut
             if not bool(torch.isfinite(probe_loss)):
                 raise diverged(f"the updated weights give a loss of {float(probe_loss)}", at)
             try:
-                save_checkpoint(out, model=raw, optimizer=optimizer, step=at, train_config=config,
+                save_checkpoint(raw, out, optimizer=optimizer, step=at, train_config=config,
                                 rng=_rng_state(gen), tokenizer=tokenizer,
                                 extra={"data": {"name": data.name, "vocab_size": data.vocab_size},
                                        **(extra_info or {})})
