@@ -40,20 +40,21 @@ test: setup-book
 
 # The parts of `make test`, for when you work on one of them.
 test-lib: setup
-	$(BIN)/python -m pytest $(PYTEST_ARGS) -m "not browser and not book" -q
+	$(BIN)/python -m pytest $(PYTEST_ARGS) -m "not browser and not book" -p no:cacheprovider -q
 # The book build, every chapter executed afresh (errors and warnings fail it).
 test-book: setup-book
 	@BOOK_FRESH=1 bash tools/build_book.sh
 # That build, then each executed chapter against its committed outputs.
 test-notebooks: test-book
-	$(BIN)/python -m pytest tests -m book -q
+	$(BIN)/python -m pytest tests -m book -p no:cacheprovider -q
 # The built pages in Chromium (the book is built first if it is not).
 test-browser: setup-book
 	@test -f $(BUILD)/html/index.html || bash tools/build_book.sh
-	$(BIN)/python -m pytest tests -m browser -q
+	$(BIN)/python -m pytest tests -m browser -p no:cacheprovider -q
 
+# As root (a container, CI) JupyterLab refuses to start without --allow-root.
 lab: setup
-	$(BIN)/python -m jupyterlab chapters
+	$(BIN)/python -m jupyterlab chapters $(if $(filter 0,$(shell id -u)),--allow-root,)
 
 serve:
 	@test -f $(BUILD)/html/index.html || $(MAKE) --no-print-directory book
