@@ -21,7 +21,7 @@ export GPT2LIB_CACHE ?= $(abspath .gpt2lib_cache)
 # What `make test-lib` runs (e.g. PYTEST_ARGS="tests/test_model.py -x").
 PYTEST_ARGS ?= tests
 
-.PHONY: setup setup-book book test test-lib test-notebooks test-book test-browser lab serve clean release-assets
+.PHONY: setup setup-book book test test-lib test-notebooks test-book test-browser test-colab lab serve clean release-assets
 
 # The Python environment: torch, gpt2lib and the extras in pyproject.toml.
 setup:
@@ -40,7 +40,7 @@ test: setup-book
 
 # The parts of `make test`, for when you work on one of them.
 test-lib: setup
-	$(BIN)/python -m pytest $(PYTEST_ARGS) -m "not browser and not book" -p no:cacheprovider -q
+	$(BIN)/python -m pytest $(PYTEST_ARGS) -m "not browser and not book and not colab" -p no:cacheprovider -q
 # The book build, every chapter executed afresh (errors and warnings fail it).
 test-book: setup-book
 	@BOOK_FRESH=1 bash tools/build_book.sh
@@ -51,6 +51,11 @@ test-notebooks: test-book
 test-browser: setup-book
 	@test -f $(BUILD)/html/index.html || bash tools/build_book.sh
 	$(BIN)/python -m pytest tests -m browser -p no:cacheprovider -q
+
+# Every chapter alone on a simulated Colab (tests/test_colab.py): a fresh VM each, offline.
+test-colab: setup-book
+	$(BIN)/python -c "from gpt2lib.book import book_model; book_model()"
+	$(BIN)/python -m pytest tests -m colab -p no:cacheprovider -q
 
 # As root (a container, CI) JupyterLab refuses to start without --allow-root.
 lab: setup

@@ -30,7 +30,7 @@ import tarfile
 import tempfile
 import urllib.request
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterator, NamedTuple
 
 from .data import TokenData, load_text, prepare, split_text
 from .evaluation import evaluate
@@ -42,7 +42,7 @@ from .training.loop import TrainConfig, train
 
 __all__ = ["BOOK_CORPUS", "BOOK_VOCAB_SIZE", "BOOK_MODEL", "BOOK_TRAIN", "book_tokenizer", "book_data",
            "book_model", "book_model_info", "book_model_config", "pack_book_model", "REPOSITORY_URL",
-           "BOOK_ASSETS_URL", "BOOK_ASSET_SHA256"]
+           "BOOK_ASSETS_URL", "BOOK_ASSET_SHA256", "chapter_model", "ChapterModel", "OPENAI_NAME", "BOOK_NAME"]
 
 BOOK_CORPUS = "python-docs"
 BOOK_VOCAB_SIZE = 2048
@@ -110,6 +110,37 @@ def book_model(progress: bool = True):
     final, root = _book_folder()
     with _exclusive(root / f"{final.name}.lock"):
         return _load_or_train(final, root, tok, progress)
+
+
+OPENAI_NAME = "OpenAI's GPT-2 124M"
+BOOK_NAME = "the book's small model"
+
+
+class ChapterModel(NamedTuple):
+    """What :func:`chapter_model` returns; unpacks as ``model, tok, name, openai = chapter_model()``."""
+
+    model: Any
+    tokenizer: Any
+    name: str       # OPENAI_NAME or BOOK_NAME, for the prose
+    openai: bool    # True when the model is OpenAI's GPT-2
+
+
+def chapter_model(progress: bool = True, download: bool = True) -> ChapterModel:
+    """OpenAI's GPT-2 124M where it can be had (Hugging Face's local cache, or the hub when online and
+    ``download``), with GPT-2's own tokenizer; otherwise the book's model (:func:`book_model`). Either way
+    on the CPU, in eval mode, with one line saying which it is and why."""
+    from .hf import find_gpt2, load_hf
+
+    folder = find_gpt2(download=download)
+    if folder is not None:
+        from .tokenizer import BPETokenizer
+
+        print(f"{OPENAI_NAME}, from Hugging Face's cache (Hugging Face's weights, GPT-2's own tokenizer)")
+        return ChapterModel(load_hf(folder), BPETokenizer.gpt2(), OPENAI_NAME, True)
+    print("OpenAI's GPT-2 is not in Hugging Face's local cache and the hub cannot be reached: "
+          "the book's small model stands in")
+    model, tok = book_model(progress=progress)
+    return ChapterModel(model.eval(), tok, BOOK_NAME, False)
 
 
 def book_model_info(progress: bool = True) -> dict[str, Any]:

@@ -27,7 +27,14 @@ from .atomic import write_atomic, write_text_atomic
 from .model import GPT, GPTConfig
 from .runtime import OfflineError, is_online
 
-__all__ = ["load_hf", "save_hf", "config_from_hf", "config_to_hf", "hf_to_ours", "ours_to_hf"]
+__all__ = ["load_hf", "save_hf", "config_from_hf", "config_to_hf", "hf_to_ours", "ours_to_hf", "find_gpt2",
+           "OPENAI_GPT2"]
+
+# OpenAI's 124M model on the hub; the older name "gpt2" redirects to it, and a cache may hold either.
+OPENAI_GPT2 = "openai-community/gpt2"
+_OPENAI_NAMES = (OPENAI_GPT2, "gpt2")
+# What the chapters need of it: the weights, and the tokenizer's two files for transformers' own tokenizer.
+_OPENAI_FILES = ("config.json", "model.safetensors", "vocab.json", "merges.txt")
 
 # our suffix -> Hugging Face suffix inside a block; True where the weight is a transposed Conv1D
 _BLOCK_MAP: dict[str, tuple[str, bool]] = {
@@ -159,6 +166,35 @@ def _resolve(path_or_name: str | Path) -> Path:
     from huggingface_hub import snapshot_download
 
     return Path(snapshot_download(name, allow_patterns=["config.json", "*.safetensors", "*.safetensors.index.json"]))
+
+
+def find_gpt2(download: bool = True) -> Path | None:
+    """The folder of OpenAI's GPT-2 124M in Hugging Face's format, or ``None`` when it cannot be had.
+
+    First Hugging Face's local cache (where ``from_pretrained("gpt2")`` or ``"openai-community/gpt2"``
+    left it; ``HF_HOME`` or ``HF_HUB_CACHE`` move it), which needs no network; then, when ``download``
+    and online, the hub (about 550 MB, cached for next time). The chapters use it where they can and
+    fall back to the book's own model where they cannot.
+    """
+    try:
+        from huggingface_hub import try_to_load_from_cache
+    except ImportError:  # transformers (which brings huggingface_hub) is not installed
+        return None
+    for name in _OPENAI_NAMES:
+        found = [try_to_load_from_cache(name, f) for f in _OPENAI_FILES]
+        if all(isinstance(f, str) for f in found):
+            folders = {Path(f).parent for f in found}
+            if len(folders) == 1:  # one snapshot holds all four
+                return folders.pop()
+    if not download or not is_online():
+        return None
+    from huggingface_hub import snapshot_download
+
+    try:
+        return Path(snapshot_download(OPENAI_GPT2, allow_patterns=list(_OPENAI_FILES)))
+    except Exception as exc:  # noqa: BLE001 - any hub failure means: use the book's model instead
+        print(f"OpenAI's GPT-2 could not be downloaded ({type(exc).__name__}: {exc})")
+        return None
 
 
 def _read_weights(directory: Path) -> dict[str, Tensor]:

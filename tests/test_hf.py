@@ -186,3 +186,46 @@ def test_export_with_the_gpt2_tokenizer_loads_in_transformers(tmp_path):
 def test_tokenizer_larger_than_the_model_is_refused(tmp_path):
     with pytest.raises(ValueError, match="tokenizer has 50257 tokens but the model only 101"):
         GPT(GPTConfig.preset("tiny", vocab_size=101)).to_hf(tmp_path, tokenizer="gpt2")
+
+
+# --- OpenAI's GPT-2 where the chapters can have it -----------------------------------------------------
+
+@pytest.fixture
+def hub_cache(tmp_path, monkeypatch):
+    """An empty Hugging Face cache of this test's own (no network: we are offline)."""
+    import huggingface_hub.constants
+
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path / "hub"))
+    monkeypatch.setenv("GPT2LIB_OFFLINE", "1")
+    return tmp_path / "hub"
+
+
+def test_find_gpt2_none_when_not_cached_and_offline(hub_cache):
+    from gpt2lib.hf import find_gpt2
+
+    assert find_gpt2() is None
+
+
+def test_find_gpt2_needs_every_file(hub_cache):
+    from gpt2lib.hf import find_gpt2
+    from hf_standin import write_standin
+
+    snapshot = write_standin(hub_cache, n_layer=1)
+    assert find_gpt2() == snapshot
+    (snapshot / "vocab.json").unlink()            # transformers' tokenizer could not load it
+    assert find_gpt2() is None
+
+
+def test_chapter_model_takes_openai_path_from_the_cache(hub_cache, capsys):
+    from gpt2lib.book import OPENAI_NAME, chapter_model
+    from gpt2lib.tokenizer import BPETokenizer
+    from hf_standin import write_standin
+
+    snapshot = write_standin(hub_cache, n_layer=1)
+    model, tok, name, openai = chapter_model()
+    assert openai and name == OPENAI_NAME and "Hugging Face's cache" in capsys.readouterr().out
+    assert tok.merges == BPETokenizer.gpt2().merges and model.config.n_layer == 1 and not model.training
+    hf = GPT2LMHeadModel.from_pretrained(snapshot).eval()
+    ids = torch.tensor([tok.encode("Hello, my name is")])
+    with torch.no_grad():
+        torch.testing.assert_close(model(ids)[0], hf(ids).logits, atol=1e-4, rtol=1e-4)

@@ -41,8 +41,9 @@ CORPUS = {
 def hf_gpt2():
     transformers = pytest.importorskip("transformers")
     folder = tok_files.gpt2_files_dir()
-    # transformers 5 keyword names: vocab=, merges= (vocab_file= silently gives an empty tokenizer)
-    tok = transformers.GPT2Tokenizer(vocab=str(folder / "encoder.json"), merges=str(folder / "vocab.bpe"))
+    # positional: transformers 5 names them vocab=, merges= (vocab_file= silently gives an empty tokenizer),
+    # 4.x names them vocab_file=, merges_file=; the order is the same in both
+    tok = transformers.GPT2Tokenizer(str(folder / "encoder.json"), str(folder / "vocab.bpe"))
     assert len(tok) == 50257
     return tok
 
@@ -219,7 +220,7 @@ def test_trained_tokenizer_loads_in_tiktoken_and_hf(trained, tmp_path):
     ranks = tiktoken.load.data_gym_to_mergeable_bpe_ranks(str(tmp_path / "vocab.bpe"), str(tmp_path / "encoder.json"))
     enc = tiktoken.Encoding("book", pat_str=GPT2_PATTERN, mergeable_ranks=ranks,
                             special_tokens={"<|endoftext|>": trained.eos_token_id})
-    hf = transformers.GPT2Tokenizer(vocab=str(tmp_path / "vocab.json"), merges=str(tmp_path / "merges.txt"))
+    hf = transformers.GPT2Tokenizer.from_pretrained(tmp_path)   # vocab.json + merges.txt, in 4.x and 5
     for text in [HELD_OUT, *CORPUS.values()]:
         ours = trained.encode(text)
         assert ours == enc.encode(text) == hf.encode(text), text

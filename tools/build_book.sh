@@ -21,11 +21,15 @@ export PYDEVD_DISABLE_FILE_VALIDATION=1
 # Offline unless BOOK_ONLINE=1 (the publishing workflow): then the chapters take their online branches.
 if [ "${BOOK_ONLINE:-0}" = 1 ]; then
   export GPT2LIB_OFFLINE=0 HF_HUB_OFFLINE=0 TRANSFORMERS_OFFLINE=0
-else
-  export GPT2LIB_OFFLINE=1 HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1
 fi
 # The checkout-local cache, as `make` uses (the book model is trained there once).
 export GPT2LIB_CACHE=${GPT2LIB_CACHE:-$PWD/.gpt2lib_cache}
+if [ "${BOOK_ONLINE:-0}" != 1 ]; then
+  export GPT2LIB_OFFLINE=1 HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1
+  # An empty Hugging Face cache of the checkout's own: offline, the book is the book model's, even on a
+  # machine whose own cache holds OpenAI's GPT-2 (the online build uses it).
+  export HF_HUB_CACHE="$GPT2LIB_CACHE/huggingface-hub"
+fi
 export PATH="$VENV/bin:$PATH"
 "$PY" -c "import jupyter_book" 2>/dev/null || { echo "no jupyter-book in $VENV: run 'make setup-book'" >&2; exit 1; }
 [ -f book/_vendor/mathjax/tex-chtml.js ] || { echo "book/_vendor is missing: run 'make setup-book' (it needs npm once)" >&2; exit 1; }

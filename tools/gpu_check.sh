@@ -30,7 +30,7 @@ print(torch.__version__, torch.version.cuda, torch.cuda.get_device_name(0))" || 
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader 2>/dev/null || true
 
 if "$PY" -c "import pytest" 2>/dev/null; then
-  step "package tests on cuda" "$PY" -m pytest tests -q -p no:cacheprovider -m "not browser and not book" -x
+  step "package tests on cuda" "$PY" -m pytest tests -q -p no:cacheprovider -m "not browser and not book and not colab" -x
 else
   skip "package tests on cuda" "pytest is not installed for $PY"
 fi

@@ -10,6 +10,9 @@ export GPT2LIB_PROGRESS="$(mktemp -d)/progress.json"
 export GPT2LIB_OFFLINE=1 HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 PYDEVD_DISABLE_FILE_VALIDATION=1
 # The checkout-local cache, as `make` uses (the book model is trained there once).
 export GPT2LIB_CACHE=${GPT2LIB_CACHE:-$PWD/.gpt2lib_cache}
+# An empty Hugging Face cache of the checkout's own: the committed outputs are the offline path's, even
+# on a machine whose own cache holds OpenAI's GPT-2.
+export HF_HUB_CACHE="$GPT2LIB_CACHE/huggingface-hub"
 export PATH="$VENV/bin:$PATH"
 for nb in "$@"; do
   start=$(date +%s)

@@ -27,6 +27,11 @@ MATHJAX_VERSION=3.2.2
 HTML_MANAGER_VERSION=1.0.6
 REQUIREJS_VERSION=2.3.7
 STAMP="$VENV/.gpt2lib-setup"
+# The oldest transformers that pyproject.toml accepts, with the tokenizers and huggingface_hub it needs,
+# installed beside the venv (not in it): the simulated Colab of tests/test_colab.py runs every chapter
+# with it, so the lower bound is tested, not hoped for.
+OLDEST_TRANSFORMERS="transformers==4.46.3 tokenizers==0.20.3 huggingface_hub==0.36.2"
+OLDEST_DIR="$VENV/oldest-transformers"
 
 say() { printf '[setup] %s\n' "$*"; }
 die() { printf '[setup] FAILED: %s\n' "$*" >&2; exit 1; }
@@ -195,5 +200,14 @@ if [ -z "$(find_chromium)" ]; then
   else
     say "Chromium not found: the page checks (make test-browser) need it. Install chromium or Google Chrome, or set CHROMIUM=/path/to/it"
   fi
+fi
+# 4. The oldest supported transformers, for the simulated Colab (see OLDEST_TRANSFORMERS above).
+if [ "$(cat "$OLDEST_DIR/.spec" 2>/dev/null)" != "$OLDEST_TRANSFORMERS" ]; then
+  say "installing $OLDEST_TRANSFORMERS into $OLDEST_DIR (for the simulated Colab)"
+  rm -rf "$OLDEST_DIR" "$OLDEST_DIR.part"
+  # shellcheck disable=SC2086  # several specifiers, split on spaces on purpose
+  pip_install "the oldest supported transformers" --no-deps --target "$OLDEST_DIR.part" $OLDEST_TRANSFORMERS
+  echo "$OLDEST_TRANSFORMERS" > "$OLDEST_DIR.part/.spec"
+  mv "$OLDEST_DIR.part" "$OLDEST_DIR"
 fi
 say "ready for the book"

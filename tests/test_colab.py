@@ -1,0 +1,145 @@
+"""Every chapter as a Colab reader meets it, offline: one notebook alone in an empty folder, in a fresh VM.
+
+tools/colab_sim.py builds the VM: the project's packages without gpt2lib or MyST-NB, ``google.colab``
+importable, the oldest transformers pyproject.toml accepts (tools/setup.sh installs it), pip barred from
+every index and the set-up cell's ``git+<repository URL>`` sent to this checkout's HEAD. Two loopback
+stand-ins replace the internet: a local server with the book model's release asset (packed here from the
+cached CPU run, so its sha256 must equal the published one), and a Hugging Face cache holding a random
+GPT-2 of 124M's shape where the real ``openai-community/gpt2`` would be. Then:
+
+* every chapter runs clean, and its set-up cell installed gpt2lib without replacing Colab's packages;
+* no chapter trains the book model: those that need it download the release asset;
+* chapters 4 to 7 take the OpenAI path, and the prose the book would show (their glued values) says so.
+
+Runs after the book build in `make test` (marker ``colab``); it needs the trained book model in the cache.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import ROOT, serve_folder
+
+sys.path.insert(0, str(ROOT / "tools"))
+import colab_sim  # noqa: E402
+
+pytestmark = pytest.mark.colab
+
+CHAPTERS = sorted((ROOT / "chapters").glob("*.ipynb"))
+OPENAI_CHAPTERS = {"04_attention_math", "05_practice", "05_1_model", "06_applications", "07_tools"}
+GLUED_MARK = "GLUED-VALUES:"
+PRINT_GLUED = f'import json\nfrom gpt2lib.notebook import glued\nprint("{GLUED_MARK}" + json.dumps(glued()))'
+GLUE_ROLE = re.compile(r"\{glue(?::\w+)?\}`([^`:]+)(?::[^`]*)?`|```\{glue:md\}\s+(\S+)")
+
+
+def _venv() -> Path:
+    return Path(os.environ.get("VENV", ROOT / ".venv")).resolve()
+
+
+@pytest.fixture(scope="module")
+def colab(tmp_path_factory):
+    """The simulated Colab, the release server and the Hugging Face stand-in; yields the runs by name."""
+    oldest = _venv() / "oldest-transformers"
+    if not (oldest / "transformers").is_dir():
+        pytest.fail(f"{oldest} is missing: run 'make setup-book' (it installs the oldest supported transformers)")
+    dirty = subprocess.run(["git", "status", "--porcelain", "--", "gpt2lib", "pyproject.toml"], cwd=ROOT,
+                           capture_output=True, text=True).stdout
+    if dirty.strip():
+        pytest.fail("the set-up cell installs gpt2lib from this checkout's HEAD, which lacks these uncommitted "
+                    f"changes; commit them first:\n{dirty}")
+    folder = tmp_path_factory.mktemp("colab")
+    python = colab_sim.make_env(folder, _venv(), oldest)
+
+    from gpt2lib.book import BOOK_ASSET_SHA256, book_key, pack_book_model
+
+    assets = folder / "release"
+    _, digest = pack_book_model(assets)   # the cached CPU run, packed as `make release-assets` packs it
+    assert digest == BOOK_ASSET_SHA256[book_key("cpu")], "the packed asset differs from the published hash"
+
+    hf_home = folder / "huggingface"
+    from hf_standin import write_standin
+
+    write_standin(hf_home / "hub")
+    with serve_folder(assets) as url:
+        runs = {}
+        for nb in CHAPTERS:
+            runs[nb.stem] = colab_sim.run_alone(python, folder, nb, assets_url=url, hf_home=hf_home,
+                                                extra_cells=[PRINT_GLUED])
+            print(f"simulated Colab: {nb.name} {'ok' if runs[nb.stem].returncode == 0 else 'FAILED'} "
+                  f"in {runs[nb.stem].seconds:.0f} s")
+    yield python, runs
+
+
+def _glued(run) -> dict[str, str]:
+    for text in reversed(run.outputs()):
+        if GLUED_MARK in text:
+            return json.loads(text.split(GLUED_MARK, 1)[1].strip().splitlines()[0])
+    return {}
+
+
+@pytest.mark.parametrize("name", [nb.stem for nb in CHAPTERS])
+def test_chapter_runs_alone_on_a_fresh_colab(colab, name):
+    run = colab[1][name]
+    assert run.returncode == 0, f"{name} failed on the simulated Colab:\n{run.log[-4000:]}"
+    setup = run.outputs()[next(i for i, c in enumerate(
+        c for c in json.loads(run.notebook.read_text())["cells"] if c["cell_type"] == "code")
+        if "setup" in c.get("metadata", {}).get("tags", []))]
+    assert "transformers 4.46.3" in setup, f"the set-up cell should show Colab's transformers, kept:\n{setup}"
+
+
+def test_the_setup_cell_installed_gpt2lib_and_nothing_else(colab):
+    python, runs = colab
+    assert all(r.returncode == 0 for r in runs.values())
+    site = Path(subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"],
+                               capture_output=True, text=True, check=True).stdout.strip())
+    # every package of the VM is a link to the image's own, except what pip installed there
+    installed_here = sorted(p.name for p in site.glob("*.dist-info") if not p.is_symlink())
+    assert len(installed_here) == 1 and installed_here[0].startswith("gpt2lib-"), installed_here
+
+
+def test_no_chapter_trains_the_book_model(colab):
+    runs = colab[1]
+    lines = {name: [line for text in run.outputs() for line in text.splitlines() if line.startswith("book model:")]
+             for name, run in runs.items()}
+    fetched = [name for name, ls in lines.items() if any("downloaded the published one" in line for line in ls)]
+    trained = {name: ls for name, ls in lines.items() if any("training" in line or "trained" in line for line in ls)}
+    assert not trained, f"these chapters trained the book model instead of downloading it: {trained}"
+    assert fetched, "no chapter needed the book model: the release download was not exercised"
+    # the chapters that do not take the OpenAI path and need the book model all got it from the release
+    for name in ("05_3_evaluation", "08_future"):
+        assert name in fetched, f"{name}: {lines[name]}"
+
+
+@pytest.mark.parametrize("name", sorted(OPENAI_CHAPTERS))
+def test_chapters_4_to_7_take_the_openai_path(colab, name):
+    run = colab[1][name]
+    assert run.returncode == 0
+    text = "\n".join(run.outputs())
+    assert "OpenAI's GPT-2 124M, from Hugging Face's cache" in text, text[:3000]
+    assert "cannot be had here" not in text and "is not in Hugging Face's local cache" not in text
+
+
+@pytest.mark.parametrize("name", sorted(OPENAI_CHAPTERS))
+def test_glued_prose_follows_the_openai_outputs(colab, name):
+    """The values the book's prose quotes were computed on this run, on OpenAI's path: every role has its
+    value, and none of them describes the book's own model."""
+    run = colab[1][name]
+    glued = _glued(run)
+    nb = json.loads(run.notebook.read_text())
+    prose = "\n".join("".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "markdown")
+    wanted = {a or b for a, b in GLUE_ROLE.findall(prose)}
+    assert wanted <= set(glued), f"prose quotes values this run never glued: {sorted(wanted - set(glued))}"
+    for key in wanted:
+        assert "book's small model" not in glued[key] and "book model's size" not in glued[key], (key, glued[key])
+    printed = "\n".join(run.outputs())
+    names = {k: v for k, v in glued.items() if k in ("heads_model", "decode_model", "article_model")}
+    assert all(v == "OpenAI's GPT-2 124M" for v in names.values()), names
+    for key in ("heads_verdict", "heads_induction", "zero_shot_takeaway"):
+        if key in glued:  # a sentence the prose quotes is also printed by the cell that computed it
+            assert glued[key].split(":")[0] in printed or key == "zero_shot_takeaway", key
