@@ -135,7 +135,7 @@ def chapter_model(progress: bool = True, download: bool = True) -> ChapterModel:
     if folder is not None:
         from .tokenizer import BPETokenizer
 
-        print(f"{OPENAI_NAME}, from Hugging Face's cache (Hugging Face's weights, GPT-2's own tokenizer)")
+        print(f"{OPENAI_NAME}, from Hugging Face's cache (OpenAI's weights; GPT-2's tokenizer from gpt2lib)")
         return ChapterModel(load_hf(folder), BPETokenizer.gpt2(), OPENAI_NAME, True)
     print("OpenAI's GPT-2 is not in Hugging Face's local cache and the hub cannot be reached: "
           "the book's small model stands in")

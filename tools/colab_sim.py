@@ -92,7 +92,9 @@ def make_env(folder: Path, venv: Path, transformers_dir: Path | None = None) -> 
     (spec / "kernel.json").write_text(json.dumps({
         "argv": [str(python), "-m", "ipykernel_launcher", "-f", "{connection_file}"],
         "display_name": "Python 3 (simulated Colab)", "language": "python"}))
-    (folder / "gitconfig").write_text(f'[url "file://{ROOT}"]\n\tinsteadOf = {repository_url()}\n')
+    # (safe.directory: a checkout owned by another user, as in some CI containers, may still be cloned)
+    (folder / "gitconfig").write_text(f'[url "file://{ROOT}"]\n\tinsteadOf = {repository_url()}\n'
+                                      '[safe]\n\tdirectory = *\n')
     return python
 
 
