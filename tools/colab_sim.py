@@ -116,6 +116,19 @@ class Run:
         return texts
 
 
+def vm_env(python: Path, folder: Path, home: Path, assets_url: str | None = None) -> dict[str, str]:
+    """The environment variables of a VM: its own PATH and home, and nothing of this machine's."""
+    env = {"PATH": f"{python.parent}:/usr/bin:/bin", "HOME": str(home), "LANG": "C.UTF-8",
+           "GIT_CONFIG_GLOBAL": str(folder / "gitconfig"), "GIT_CONFIG_NOSYSTEM": "1",
+           # pip may install only what it finds here: gpt2lib from the checkout; its build uses the
+           # environment's setuptools, since an isolated build would download one
+           "PIP_NO_INDEX": "1", "PIP_NO_BUILD_ISOLATION": "0", "PIP_DISABLE_PIP_VERSION_CHECK": "1",
+           "PYDEVD_DISABLE_FILE_VALIDATION": "1", "MPLBACKEND": "agg"}
+    if assets_url:
+        env["GPT2LIB_BOOK_ASSETS_URL"] = assets_url
+    return env
+
+
 def run_alone(python: Path, folder: Path, notebook: Path, assets_url: str | None = None,
               hf_home: Path | None = None, extra_cells: list[str] = (), timeout: int = 900) -> Run:
     """Execute ``notebook`` alone in an empty folder with a fresh home, as on a new Colab VM."""
@@ -132,14 +145,7 @@ def run_alone(python: Path, folder: Path, notebook: Path, assets_url: str | None
     if hf_home is not None:
         (home / ".cache").mkdir()
         (home / ".cache" / "huggingface").symlink_to(Path(hf_home).resolve())
-    env = {"PATH": f"{python.parent}:/usr/bin:/bin", "HOME": str(home), "LANG": "C.UTF-8",
-           "GIT_CONFIG_GLOBAL": str(folder / "gitconfig"), "GIT_CONFIG_NOSYSTEM": "1",
-           # pip may install only what it finds here: gpt2lib from the checkout; its build uses the
-           # environment's setuptools, since an isolated build would download one
-           "PIP_NO_INDEX": "1", "PIP_NO_BUILD_ISOLATION": "0", "PIP_DISABLE_PIP_VERSION_CHECK": "1",
-           "PYDEVD_DISABLE_FILE_VALIDATION": "1", "MPLBACKEND": "agg"}
-    if assets_url:
-        env["GPT2LIB_BOOK_ASSETS_URL"] = assets_url
+    env = vm_env(python, folder, home, assets_url)
     # a fresh VM: gpt2lib is not installed until the set-up cell installs it
     subprocess.run([str(python), "-m", "pip", "uninstall", "-q", "-y", "gpt2lib"], env=env, capture_output=True)
     start = time.perf_counter()
