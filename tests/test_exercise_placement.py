@@ -124,7 +124,10 @@ def _candidates_above(cells: list[dict], index: int) -> dict[str, tuple[int, Cal
                     exec(compile(ast.Module([node], type_ignores=[]), f"cell {i}", "exec"), namespace)
                 except Exception:
                     continue
-                if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("gpt2lib"):
+                # gpt2lib.book and gpt2lib.notebook load models and fill in prose: they answer no exercise,
+                # and calling chapter_model with an exercise's arguments would train the book model
+                if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("gpt2lib") \
+                        and node.module not in ("gpt2lib.book", "gpt2lib.notebook"):
                     for alias in node.names:
                         name = alias.asname or alias.name
                         obj = namespace.get(name)
