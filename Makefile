@@ -54,7 +54,7 @@ test-browser: setup-book
 
 # Every chapter alone on a simulated Colab (tests/test_colab.py): a fresh VM each, offline.
 test-colab: setup-book
-	$(BIN)/python -c "from gpt2lib.book import book_model; book_model()"
+	$(BIN)/python -c "from gpt2lib.book import book_model; book_model(progress=False)"
 	$(BIN)/python -m pytest tests -m colab -p no:cacheprovider -q
 
 # As root (a container, CI) JupyterLab refuses to start without --allow-root.
