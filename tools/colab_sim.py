@@ -105,6 +105,13 @@ class Run:
     returncode: int
     log: str                # what nbconvert printed (the traceback of a failing cell)
 
+    def tagged_output(self, tag: str) -> str:
+        """The text outputs of the first code cell tagged ``tag`` (e.g. ``setup``)."""
+        nb = json.loads(self.notebook.read_text())
+        code = [c for c in nb["cells"] if c["cell_type"] == "code"]
+        index = next(i for i, c in enumerate(code) if tag in c.get("metadata", {}).get("tags", []))
+        return self.outputs()[index]
+
     def outputs(self) -> list[str]:
         """The text of every code cell's outputs, one string a cell, in order."""
         nb = json.loads(self.notebook.read_text()) if self.notebook.exists() else {"cells": []}
