@@ -17,14 +17,20 @@ _glued: dict[str, str] = {}
 
 def glue(name: str, value: Any, display: bool = True) -> None:
     """``myst_nb.glue(name, value, display)`` when MyST-NB is installed; otherwise only recorded."""
-    # Markdown objects keep their source in .data; anything else reads as the book's text/plain would
-    _glued[name] = value.data if hasattr(value, "_repr_markdown_") and isinstance(getattr(value, "data", None), str) \
-        else repr(value) if not isinstance(value, str) else value
+    _glued[name] = _text(value)
     try:
         from myst_nb import glue as myst_glue
     except ImportError:
         return
     myst_glue(name, value, display=display)
+
+
+def _text(value: Any) -> str:
+    """A string as it is; a Markdown object's source; anything else as its repr (the book's text/plain)."""
+    if isinstance(value, str):
+        return value
+    data = getattr(value, "data", None)
+    return data if hasattr(value, "_repr_markdown_") and isinstance(data, str) else repr(value)
 
 
 def glued() -> dict[str, str]:

@@ -19,6 +19,11 @@ from typing import Iterator
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
+
+
+def venv_dir() -> Path:
+    """The project's virtual environment (``VENV``, as the Makefile and tools/ read it)."""
+    return Path(os.environ.get("VENV", ROOT / ".venv")).resolve()
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 

@@ -16,7 +16,6 @@ Runs after the book build in `make test` (marker ``colab``); it needs the traine
 from __future__ import annotations
 
 import json
-import os
 import re
 import subprocess
 import sys
@@ -24,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ROOT, serve_folder
+from conftest import ROOT, serve_folder, venv_dir
 
 sys.path.insert(0, str(ROOT / "tools"))
 import colab_sim  # noqa: E402
@@ -40,14 +39,10 @@ PRINT_GLUED = f'import json\nfrom gpt2lib.notebook import glued\nprint("{GLUED_M
 GLUE_ROLE = re.compile(r"\{glue(?::\w+)?\}`([^`:]+)(?::[^`]*)?`|```\{glue:md\}\s+(\S+)")
 
 
-def _venv() -> Path:
-    return Path(os.environ.get("VENV", ROOT / ".venv")).resolve()
-
-
 @pytest.fixture(scope="module")
 def colab(tmp_path_factory):
     """The simulated Colab, the release server and the Hugging Face stand-in; yields the runs by name."""
-    oldest = _venv() / "oldest-transformers"
+    oldest = venv_dir() / "oldest-transformers"
     if not (oldest / "transformers").is_dir():
         pytest.fail(f"{oldest} is missing: run 'make setup-book' (it installs the oldest supported transformers)")
     dirty = subprocess.run(["git", "status", "--porcelain", "--", "gpt2lib", "pyproject.toml"], cwd=ROOT,
@@ -56,7 +51,7 @@ def colab(tmp_path_factory):
         pytest.fail("the set-up cell installs gpt2lib from this checkout's HEAD, which lacks these uncommitted "
                     f"changes; commit them first:\n{dirty}")
     folder = tmp_path_factory.mktemp("colab")
-    python = colab_sim.make_env(folder, _venv(), oldest)
+    python = colab_sim.make_env(folder, venv_dir(), oldest)
 
     from gpt2lib.book import BOOK_ASSET_SHA256, book_key, pack_book_model
 
@@ -96,8 +91,7 @@ def test_chapter_runs_alone_on_a_fresh_colab(colab, name):
 def test_the_setup_cell_installed_gpt2lib_and_nothing_else(colab):
     python, runs = colab
     assert all(r.returncode == 0 for r in runs.values())
-    site = Path(subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"],
-                               capture_output=True, text=True, check=True).stdout.strip())
+    site = colab_sim.site_packages(python)
     # every package of the VM is a link to the image's own, except what pip installed there
     installed_here = sorted(p.name for p in site.glob("*.dist-info") if not p.is_symlink())
     assert len(installed_here) == 1 and installed_here[0].startswith("gpt2lib-"), installed_here

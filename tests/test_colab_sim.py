@@ -2,23 +2,18 @@
 reader of tests/test_colab.py finds every role. (The chapters on the VM: tests/test_colab.py.)"""
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from pathlib import Path
 
-from conftest import ROOT
+from conftest import ROOT, venv_dir
 
 sys.path.insert(0, str(ROOT / "tools"))
 import colab_sim  # noqa: E402
 
 
-def _venv() -> Path:
-    return Path(os.environ.get("VENV", ROOT / ".venv")).resolve()
-
-
 def test_the_vm_has_colab_but_not_gpt2lib_and_cannot_download(tmp_path):
-    python = colab_sim.make_env(tmp_path, _venv())
+    python = colab_sim.make_env(tmp_path, venv_dir())
     env = colab_sim.vm_env(python, tmp_path, tmp_path / "home")
     probe = ("import importlib.util as u, sys; print('google.colab' in sys.modules, u.find_spec('gpt2lib') is None, "
              "u.find_spec('myst_nb') is None, u.find_spec('torch') is not None)")

@@ -56,6 +56,12 @@ def _project_name(entry: str) -> str:
     return entry.split("-")[0].split(".")[0].lower().replace("-", "_")
 
 
+def site_packages(python: Path) -> Path:
+    """The site-packages folder of the interpreter ``python``."""
+    return Path(subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"],
+                               capture_output=True, text=True, check=True).stdout.strip())
+
+
 def make_env(folder: Path, venv: Path, transformers_dir: Path | None = None) -> Path:
     """Build the simulated Colab's Python in ``folder``; return its interpreter."""
     base = subprocess.run([str(venv / "bin" / "python"), "-c", "import sys; print(sys._base_executable)"],
@@ -63,11 +69,7 @@ def make_env(folder: Path, venv: Path, transformers_dir: Path | None = None) -> 
     env = folder / "env"
     subprocess.run([base, "-m", "venv", "--without-pip", str(env)], check=True)
     python = env / "bin" / "python"
-    site = Path(subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"],
-                               capture_output=True, text=True, check=True).stdout.strip())
-    source_site = Path(subprocess.run([str(venv / "bin" / "python"), "-c",
-                                       "import sysconfig; print(sysconfig.get_path('purelib'))"],
-                                      capture_output=True, text=True, check=True).stdout.strip())
+    site, source_site = site_packages(python), site_packages(venv / "bin" / "python")
     replaced = set(HF_PACKAGES) if transformers_dir else set()
     # Links, not copies: the environment costs no disk. pip is barred from every index, and the set-up
     # cell only adds gpt2lib, so nothing is ever written through a link.
