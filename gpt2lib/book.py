@@ -1,17 +1,14 @@
-"""The book's default model: small enough to train on a laptop CPU in about a minute, real enough to
+"""The book's default model: small enough to train on a laptop CPU in about two minutes, real enough to
 beat the bigram baseline clearly and to write text that reads like its corpus.
 
-Chapters 4 to 9 each open in a fresh runtime and need a trained model. :func:`book_model` gets it
-once and caches the checkpoint under ``cache_dir("book-model", <key>)``; later calls load it in a
-second. The key hashes the corpus text, both configurations and the kind of device that trains it
-(a CPU run is seeded and deterministic; a GPU run is fast but its numbers differ), so a change to any
-of them gets a new model instead of loading a stale one.
-
-Where to get it, in order: the cache; when online, the published release asset for this exact key
-(:data:`BOOK_ASSETS_URL`, checked against its sha256 in :data:`BOOK_ASSET_SHA256`), so that a Colab
-reader opening chapter 6 does not retrain; otherwise it trains now, on the GPU when there is one
-(seconds) or on the CPU (about two minutes on two cores). ``make release-assets`` rebuilds the asset
-from the same seeded CPU run (:func:`pack_book_model`).
+The trained model ships with the package, like the corpus it was trained on: a checkpoint folder under
+``gpt2lib/models/`` (weights in safetensors, tokenizer and settings in JSON, about 4 MB) whose files
+are checked against their ``SHA256SUMS`` on every load. Every reader, on any CPU or GPU, online or not,
+loads the same bytes, so the chapters that use it print the same text everywhere. Training it is a
+lesson (chapter 5.3 trains its own run) and a command: ``make book-model`` runs
+:func:`train_book_model`, the seeded run that made the shipped files. Floating-point rounding differs
+between processors, so a rebuild elsewhere gives other bytes but the same validation loss to about two
+decimals; a test holds it to that.
 
 The tokenizer is a byte-level BPE with 2,048 ids trained on the corpus's training split. GPT-2's
 50,257-id vocabulary would make a model this small mostly embedding table (50,257 x 128 = 6.4M of its
@@ -19,30 +16,25 @@ parameters) and leave each id too few examples in a 0.4 MB corpus to learn from.
 """
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import hashlib
-import io
 import json
 import os
 import shutil
-import tarfile
 import tempfile
-import urllib.request
 from pathlib import Path
-from typing import Any, Iterator, NamedTuple
+from typing import Any, NamedTuple
 
 from .data import TokenData, load_text, prepare, split_text
 from .evaluation import evaluate
 from .model import PRESETS, GPTConfig
-from .atomic import write_bytes_atomic, write_text_atomic
-from .runtime import cache_dir, get_device, is_online, seed_everything
-from .training.checkpoint import has_checkpoint, load_checkpoint, read_checkpoint_info, save_checkpoint
+from .runtime import cache_dir, get_device, seed_everything
+from .training.checkpoint import load_checkpoint, load_saved_tokenizer, read_checkpoint_info, save_checkpoint
 from .training.loop import TrainConfig, train
 
-__all__ = ["BOOK_CORPUS", "BOOK_VOCAB_SIZE", "BOOK_MODEL", "BOOK_TRAIN", "book_tokenizer", "book_data",
-           "book_model", "book_model_info", "book_model_config", "pack_book_model", "REPOSITORY_URL",
-           "BOOK_ASSETS_URL", "BOOK_ASSET_SHA256", "chapter_model", "ChapterModel", "OPENAI_NAME", "BOOK_NAME"]
+__all__ = ["BOOK_CORPUS", "BOOK_VOCAB_SIZE", "BOOK_MODEL", "BOOK_TRAIN", "BOOK_MODEL_DIR", "BookModelError",
+           "book_tokenizer", "book_data", "book_model", "book_model_info", "book_model_config",
+           "verify_book_model", "train_book_model", "write_book_model", "chapter_model", "ChapterModel", "OPENAI_NAME", "BOOK_NAME"]
 
 BOOK_CORPUS = "python-docs"
 BOOK_VOCAB_SIZE = 2048
@@ -50,40 +42,64 @@ BOOK_VOCAB_SIZE = 2048
 BOOK_MODEL: dict[str, Any] = dict(PRESETS["small"], dropout=0.0)
 BOOK_TRAIN = TrainConfig(max_steps=600, batch_size=16, lr=3e-3, min_lr=3e-4, warmup_steps=30,
                          weight_decay=0.1, grad_clip=1.0, eval_interval=100, log_interval=10, seed=1337,
-                         device=None)  # None: gpt2lib.runtime.get_device() (cuda, then mps, then cpu)
-
-# The repository (the same URL as _config.yml's repository.url; a test keeps them equal) and, next to
-# it, where its release assets are published. GPT2LIB_BOOK_ASSETS_URL overrides the latter (the tests
-# point it at a local server).
-REPOSITORY_URL = "https://github.com/gpt2-from-scratch/gpt2-from-scratch"
-BOOK_ASSETS_URL = f"{REPOSITORY_URL}/releases/download/book-model-v1"
-ASSETS_URL_ENV = "GPT2LIB_BOOK_ASSETS_URL"
-# sha256 of each published asset, by cache key. A key that is not here (a changed config, a GPU run)
-# is never downloaded: it trains. `make release-assets` prints the line to add after a change.
-BOOK_ASSET_SHA256: dict[str, str] = {
-    "0a61585d930f": "0cac88076eb41a072ef5fe219e2ab75d5765862f9c505a8fa66f9061753b12f6",
-}
+                         device="cpu")
+# The shipped checkpoint; `make book-model` rewrites it.
+BOOK_MODEL_DIR = Path(__file__).resolve().parent / "models" / f"book-{BOOK_CORPUS}"
+SUMS = "SHA256SUMS"
 
 
-def _key(*parts: Any) -> str:
-    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:12]
+class BookModelError(RuntimeError):
+    """The shipped book model is missing or its files are not the ones its SHA256SUMS names."""
 
 
-def book_tokenizer(corpus: str | None = None, vocab_size: int | None = None, *, progress: bool = False):
-    """The book's BPE tokenizer, trained on ``corpus``'s training split (cached after the first call).
-    ``None`` means the book's own corpus and vocabulary size."""
-    corpus = BOOK_CORPUS if corpus is None else corpus
-    vocab_size = BOOK_VOCAB_SIZE if vocab_size is None else vocab_size
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def verify_book_model(folder: str | os.PathLike | None = None) -> Path:
+    """Check every file of a book-model folder (default: the shipped one) against its ``SHA256SUMS``;
+    return the folder.
+
+    Raises :class:`BookModelError` (saying what to do) when a file is missing, altered, or not listed."""
+    folder = Path(folder) if folder is not None else BOOK_MODEL_DIR
+    fix = ("reinstall gpt2lib (pip install --force-reinstall gpt2lib), or in a checkout restore the folder "
+           f"with 'git checkout -- {folder.name}' or rebuild it with 'make book-model'")
+    sums = folder / SUMS
+    if not sums.is_file():
+        raise BookModelError(f"the book model is missing: {sums} does not exist; {fix}")
+    listed = dict(reversed(line.split(None, 1)) for line in sums.read_text("utf-8").splitlines() if line.strip())
+    present = {p.name for p in folder.iterdir() if p.is_file()} - {SUMS}
+    if present != set(listed):
+        raise BookModelError(f"the book model in {folder} holds {sorted(present)}, but {SUMS} lists "
+                             f"{sorted(listed)}; {fix}")
+    for name, digest in listed.items():
+        actual = _sha256(folder / name)
+        if actual != digest:
+            raise BookModelError(f"the book model's {name} has sha256 {actual[:12]}..., {SUMS} says "
+                                 f"{digest[:12]}... (a damaged copy, or a Git LFS pointer); {fix}")
+    return folder
+
+
+def _train_tokenizer(corpus: str, vocab_size: int, progress: bool):
     from .tokenizer import BPETokenizer
 
     train_text, _ = split_text(load_text(corpus))
-    folder = cache_dir("book-model", "tokenizers")
-    path = folder / f"{corpus}-{vocab_size}-{_key(train_text, vocab_size)}.json"
+    key = hashlib.sha256(json.dumps([train_text, vocab_size]).encode()).hexdigest()[:12]
+    path = cache_dir("book-model", "tokenizers") / f"{corpus}-{vocab_size}-{key}.json"
     if path.exists():
         return BPETokenizer.load(path)
     tok = BPETokenizer.train(train_text, vocab_size, progress=progress, name=f"{corpus}-{vocab_size}")
     tok.save(path)  # BPETokenizer.save writes to a temporary file and renames it
     return tok
+
+
+def book_tokenizer(corpus: str | None = None, vocab_size: int | None = None, *, progress: bool = False):
+    """The book's BPE tokenizer: with no arguments, the one shipped with the book model; for another
+    corpus or vocabulary size, trained on that corpus's training split (cached after the first call)."""
+    if corpus in (None, BOOK_CORPUS) and vocab_size in (None, BOOK_VOCAB_SIZE):
+        folder = verify_book_model()
+        return load_saved_tokenizer(folder, read_checkpoint_info(folder))
+    return _train_tokenizer(corpus or BOOK_CORPUS, vocab_size or BOOK_VOCAB_SIZE, progress)
 
 
 def book_data(tokenizer: Any = None, corpus: str | None = None) -> TokenData:
@@ -96,20 +112,27 @@ def book_model_config(vocab_size: int) -> GPTConfig:
     return GPTConfig(vocab_size=vocab_size, **BOOK_MODEL)
 
 
-def book_model(progress: bool = True):
-    """``(model, tokenizer)``: the book's trained default model (eval mode, on the CPU; move it with
-    ``.to(device)``) and its tokenizer.
+def _summary(metrics: dict[str, Any]) -> str:
+    return (f"val loss {metrics.get('val_loss', float('nan')):.3f}, "
+            f"{metrics.get('bits_per_byte', float('nan')):.3f} bits per byte "
+            f"(a bigram over the same tokens: {metrics.get('bigram_bits_per_byte', float('nan')):.3f})")
 
-    Loaded from the cache when an earlier call got it; otherwise fetched from the release (online, hash
-    checked) or trained now, and cached atomically: built in a temporary folder that is renamed into
-    place only when complete, so an interrupted run never leaves a half-written model to load.
-    Its measured metrics (validation loss, bits per byte against the bigram's) are printed either way and
-    returned by :func:`book_model_info`.
-    """
-    tok = book_tokenizer(progress=progress)
-    final, root = _book_folder()
-    with _exclusive(root / f"{final.name}.lock"):
-        return _load_or_train(final, root, tok, progress)
+
+def book_model():
+    """``(model, tokenizer)``: the book's trained model, as shipped with gpt2lib (eval mode, on the CPU;
+    move it with ``.to(device)``), after checking its files. One line says what it is and how it scored
+    when it was trained; :func:`book_model_info` returns those metrics."""
+    folder = verify_book_model()
+    model, tok, info = load_checkpoint(folder)
+    print(f"book model: shipped with gpt2lib, step {info['step']}, {_summary(info.get('final', {}))}")
+    return model, tok
+
+
+def book_model_info() -> dict[str, Any]:
+    """The shipped book model's ``checkpoint.json``: its configs, step and, under ``"final"``, the metrics
+    measured when it was trained (``val_loss``, ``perplexity``, ``bits_per_byte``, ``bigram_bits_per_byte``,
+    the training's ``seconds`` and ``device``, ...)."""
+    return read_checkpoint_info(verify_book_model())
 
 
 OPENAI_NAME = "OpenAI's GPT-2 124M"
@@ -125,7 +148,7 @@ class ChapterModel(NamedTuple):
     openai: bool    # True when the model is OpenAI's GPT-2
 
 
-def chapter_model(progress: bool = True, download: bool = True) -> ChapterModel:
+def chapter_model(download: bool = True) -> ChapterModel:
     """OpenAI's GPT-2 124M where it can be had (Hugging Face's local cache, or the hub when online and
     ``download``), with GPT-2's own tokenizer; otherwise the book's model (:func:`book_model`). Either way
     on the CPU, in eval mode, with one line saying which it is and why."""
@@ -139,208 +162,54 @@ def chapter_model(progress: bool = True, download: bool = True) -> ChapterModel:
         return ChapterModel(load_hf(folder), BPETokenizer.gpt2(), OPENAI_NAME, True)
     print("OpenAI's GPT-2 is not in Hugging Face's local cache and the hub cannot be reached: "
           "the book's small model stands in")
-    model, tok = book_model(progress=progress)
-    return ChapterModel(model.eval(), tok, BOOK_NAME, False)
+    model, tok = book_model()
+    return ChapterModel(model, tok, BOOK_NAME, False)
 
 
-def book_model_info(progress: bool = True) -> dict[str, Any]:
-    """The book model's ``checkpoint.json``: its configs, step and, under ``"final"``, the metrics measured
-    when it was trained (``val_loss``, ``perplexity``, ``bits_per_byte``, ``bigram_bits_per_byte``, ...)."""
-    final, _ = _book_folder()
-    if not has_checkpoint(final):
-        book_model(progress=progress)
-    return read_checkpoint_info(final)
-
-
-def book_key(device: str | None = None) -> str:
-    """The cache key of the book model that ``device`` (default: this machine's) would train."""
-    kind = (device or get_device().type).split(":")[0]
-    # The device enters the key as the config's field, so a CPU key equals the one the book always had.
-    return _key(load_text(BOOK_CORPUS), BOOK_VOCAB_SIZE, BOOK_MODEL,
-                dict(dataclasses.asdict(BOOK_TRAIN), device=kind))
-
-
-def _book_folder() -> tuple[Path, Path]:
-    root = cache_dir("book-model")
-    return root / f"{BOOK_CORPUS}-{book_key()}", root
-
-
-@contextlib.contextmanager
-def _exclusive(lock_path: Path) -> Iterator[None]:
-    """One trainer at a time: chapters started together wait for the first one's model instead of
-    each training their own copy on the same cores."""
-    try:
-        import fcntl
-    except ImportError:  # Windows: no advisory locks; the atomic rename still keeps the cache whole
-        yield
-        return
-    with open(lock_path, "w") as handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            print("book model: another process is training it; waiting for that one to finish")
-            fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-
-
-def _summary(metrics: dict[str, Any]) -> str:
-    return (f"val loss {metrics.get('val_loss', float('nan')):.3f}, "
-            f"{metrics.get('bits_per_byte', float('nan')):.3f} bits per byte "
-            f"(a bigram over the same tokens: {metrics.get('bigram_bits_per_byte', float('nan')):.3f})")
-
-
-def _load_or_train(final: Path, root: Path, tok: Any, progress: bool):
-    if has_checkpoint(final):
-        model, saved_tok, info = load_checkpoint(final)
-        print(f"book model: loaded from the cache, step {info['step']}, {_summary(info.get('final', {}))}")
-    else:
-        print(_fetch_release(final, root, tok) or _train(final, root, tok, progress))
-        model, saved_tok, _ = load_checkpoint(final)
-    return model, saved_tok or tok
-
-
-def _train(final: Path, root: Path, tok: Any, progress: bool) -> str:
+# ------------------------------------------------------------------------------------ rebuilding it
+def train_book_model(out: str | os.PathLike, *, progress: bool = True, device: str | None = None) -> dict[str, Any]:
+    """Train the book model as the shipped one was trained (seeded; the CPU unless ``device``) and write it,
+    with its ``SHA256SUMS``, into the folder ``out``, replacing what was there only once it is complete.
+    Returns the measured metrics. ``make book-model`` calls this with :data:`BOOK_MODEL_DIR`."""
     from .model import GPT
 
-    device = get_device()
-    data = book_data(tok)
-    seed_everything(BOOK_TRAIN.seed)
+    out = Path(out)
+    tok = _train_tokenizer(BOOK_CORPUS, BOOK_VOCAB_SIZE, progress)
+    data = prepare(BOOK_CORPUS, tok)
+    config = dataclasses.replace(BOOK_TRAIN, device=str(get_device(device or BOOK_TRAIN.device)))
+    seed_everything(config.seed)
     model = GPT(book_model_config(tok.vocab_size))
-    tmp = Path(tempfile.mkdtemp(dir=root, prefix=".training-"))
+    work = Path(tempfile.mkdtemp(prefix="gpt2lib-book-model-"))
     try:
-        config = dataclasses.replace(BOOK_TRAIN, device=str(device))
-        result = train(model, data, config, out_dir=tmp, tokenizer=tok, progress=progress)
-        # Measured once here, so that chapters can quote them without re-evaluating.
-        final_metrics = {**evaluate(model, data), "seconds": result.seconds, "tokens_per_s": result.tokens_per_s,
-                         "device": device.type}
-        _add_final_metrics(tmp, final_metrics)
-        _move_into_place(tmp, final)
+        result = train(model, data, config, out_dir=work / "run", tokenizer=tok, progress=progress)
+        final = {**evaluate(model, data), "seconds": round(result.seconds, 1),
+                 "tokens_per_s": round(result.tokens_per_s), "device": config.device}
+        write_book_model(model, tok, step=result.steps, train_config=config, final=final, out=out)
     finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
-    return (f"book model: trained now on the {device.type} in {result.seconds:.0f} s "
-            f"({result.tokens_per_s:,.0f} tokens/s), {_summary(final_metrics)}; cached")
+        shutil.rmtree(work, ignore_errors=True)
+    return final
 
 
-def _add_final_metrics(folder: Path, metrics: dict[str, Any]) -> None:
-    info_path = folder / "checkpoint.json"
-    info = json.loads(info_path.read_text("utf-8"))
-    info["final"] = metrics
-    write_text_atomic(info_path, json.dumps(info, indent=1))
-
-
-def _move_into_place(tmp: Path, final: Path) -> None:
+def write_book_model(model: Any, tok: Any, *, step: int, train_config: TrainConfig, final: dict[str, Any],
+                     out: str | os.PathLike) -> Path:
+    """Write a book-model folder (weights, tokenizer, settings, ``SHA256SUMS``; no optimizer state) to ``out``,
+    replacing what was there only once the new one is complete and verified."""
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}-"))
     try:
-        os.replace(tmp, final)  # atomic; fails if another process finished first
-    except OSError:
-        if not has_checkpoint(final):
-            raise
-
-
-# --------------------------------------------------------------------------------- release assets
-ASSET_MEMBERS = ("model.safetensors", "tokenizer.json", "metrics.json")
-
-
-def asset_name(key: str) -> str:
-    return f"book-model-{BOOK_CORPUS}-{key}.tar"
-
-
-def pack_book_model(out_dir: str | os.PathLike) -> tuple[Path, str]:
-    """Write the release asset of the CPU-trained book model into ``out_dir``; return ``(path, sha256)``.
-
-    The asset is a tar of the weights, the tokenizer and the measured metrics (timings left out), with
-    fixed names, order, owners and times, so the same seeded CPU run gives the same bytes."""
-    from safetensors.torch import save
-
-    key = book_key("cpu")
-    final = cache_dir("book-model") / f"{BOOK_CORPUS}-{key}"
-    if get_device().type != "cpu":
-        raise RuntimeError("the release asset is the CPU run's model: run with GPT2LIB_DEVICE=cpu")
-    model, tok = book_model(progress=False)
-    info = read_checkpoint_info(final)
-    metrics = {k: v for k, v in info.get("final", {}).items() if k not in ("seconds", "tokens_per_s", "device")}
-    state = {k: v.contiguous() for k, v in model.state_dict().items() if k != "lm_head.weight"}  # tied
-    with tempfile.TemporaryDirectory() as tmp:
-        tok.save(Path(tmp) / "tokenizer.json")
-        files = {"model.safetensors": save(state, metadata={"key": key}),
-                 "tokenizer.json": (Path(tmp) / "tokenizer.json").read_bytes(),
-                 "metrics.json": json.dumps({"key": key, "step": info["step"], "final": metrics},
-                                            indent=1, sort_keys=True).encode()}
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w", format=tarfile.USTAR_FORMAT) as tar:
-        for name in ASSET_MEMBERS:
-            member = tarfile.TarInfo(name)
-            member.size, member.mtime, member.mode = len(files[name]), 0, 0o644
-            tar.addfile(member, io.BytesIO(files[name]))
-    raw = buffer.getvalue()
-    path = write_bytes_atomic(Path(out_dir) / asset_name(key), raw)
-    return path, hashlib.sha256(raw).hexdigest()
-
-
-def _fetch_release(final: Path, root: Path, tok: Any) -> str | None:
-    """Download, check and unpack the release asset for this key into ``final``; ``None`` (with one line
-    saying why) when it cannot be had, so the caller trains instead."""
-    key = final.name.rsplit("-", 1)[-1]
-    base = os.environ.get(ASSETS_URL_ENV) or BOOK_ASSETS_URL
-    expected = BOOK_ASSET_SHA256.get(key)
-    if expected is None:
-        return None  # no published asset for this configuration or device: train, as always
-    host = urllib.request.urlparse(base).hostname or ""
-    if not is_online(host, urllib.request.urlparse(base).port or (443 if base.startswith("https") else 80)):
-        print("book model: offline, so not fetching the published one; training it here instead")
-        return None
-    url = f"{base}/{asset_name(key)}"
-    try:
-        with urllib.request.urlopen(url, timeout=60) as response:
-            raw = response.read()
-    except OSError as exc:
-        print(f"book model: could not fetch {url} ({exc}); training it here instead")
-        return None
-    digest = hashlib.sha256(raw).hexdigest()
-    if digest != expected:
-        print(f"book model: the published asset has sha256 {digest[:12]}..., expected {expected[:12]}...; "
-              "not using it, training it here instead")
-        return None
-    tmp = Path(tempfile.mkdtemp(dir=root, prefix=".fetching-"))
-    try:
-        _unpack(raw, tmp, tok, key)
-        _move_into_place(tmp, final)
-    except (OSError, ValueError, KeyError, tarfile.TarError) as exc:
-        print(f"book model: the published asset could not be unpacked ({exc}); training it here instead")
-        return None
+        built = work / "model"
+        save_checkpoint(model, built, step=step, train_config=train_config, tokenizer=tok,
+                        extra={"corpus": BOOK_CORPUS, "final": final})
+        (built / ".lock").unlink(missing_ok=True)
+        files = sorted(p for p in built.iterdir() if p.is_file())
+        (built / SUMS).write_text("".join(f"{_sha256(p)}  {p.name}\n" for p in files), encoding="utf-8")
+        for p in built.iterdir():
+            p.chmod(0o644)  # the atomic writer's temporary files are private; these are package data
+        verify_book_model(built)
+        if out.exists():
+            os.replace(out, work / "old")
+        os.replace(built, out)
     finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
-    return f"book model: downloaded the published one ({len(raw) / 1e6:.1f} MB, sha256 checked); cached"
-
-
-def _unpack(raw: bytes, folder: Path, tok: Any, key: str) -> None:
-    """Rebuild a checkpoint folder from the asset's three members, through the package's own writers."""
-    from safetensors.torch import load
-
-    from .model import GPT
-    from .tokenizer import BPETokenizer
-
-    with tarfile.open(fileobj=io.BytesIO(raw), mode="r") as tar:
-        names = tar.getnames()
-        if sorted(names) != sorted(ASSET_MEMBERS):
-            raise ValueError(f"unexpected members {names}")
-        files = {name: tar.extractfile(name).read() for name in ASSET_MEMBERS}  # type: ignore[union-attr]
-    meta = json.loads(files["metrics.json"])
-    if meta.get("key") != key:
-        raise ValueError(f"the asset is for key {meta.get('key')!r}, not {key!r}")
-    (folder / "tokenizer.json").write_bytes(files["tokenizer.json"])
-    saved_tok = BPETokenizer.load(folder / "tokenizer.json")
-    if saved_tok.merges != tok.merges:
-        raise ValueError("its tokenizer differs from this machine's book tokenizer")
-    (folder / "tokenizer.json").unlink()
-    model = GPT(book_model_config(saved_tok.vocab_size))
-    state = load(files["model.safetensors"])
-    state["lm_head.weight"] = state["wte.weight"]  # tied: saved once
-    model.load_state_dict(state)
-    save_checkpoint(model, folder, optimizer=None, step=int(meta["step"]),
-                    train_config=dataclasses.replace(BOOK_TRAIN, device="cpu"), tokenizer=saved_tok)
-    _add_final_metrics(folder, {**meta["final"], "device": "cpu", "source": "release asset"})
+        shutil.rmtree(work, ignore_errors=True)
+    return out

@@ -8,7 +8,6 @@ import math
 import pytest
 import torch
 
-import gpt2lib.book as book
 from conftest import byte_token_data
 from gpt2lib.data import TokenData
 from gpt2lib.model import GPT, GPTConfig
@@ -165,22 +164,6 @@ def test_an_existing_run_is_never_overwritten(data, tmp_path):
     with pytest.raises(CheckpointError, match="another model shape"):
         train(wider, data, quick(max_steps=4), out_dir=run, resume=True, progress=False)
     assert {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in run.iterdir()} == digest
-
-
-# ---------------------------------------------------------------------------------- the book's model
-@pytest.mark.slow
-def test_book_model_trains_once_then_loads(monkeypatch, capsys):
-    monkeypatch.setattr(book, "BOOK_VOCAB_SIZE", 300)
-    monkeypatch.setattr(book, "BOOK_MODEL", dict(n_layer=1, n_head=2, n_embd=32, block_size=32))
-    monkeypatch.setattr(book, "BOOK_TRAIN", quick(max_steps=20, eval_interval=10))
-    model, tok = book.book_model(progress=False)
-    assert "trained now" in capsys.readouterr().out
-    again, tok2 = book.book_model(progress=False)
-    assert "loaded from the cache" in capsys.readouterr().out
-    assert tok2.encode("def f(x):") == tok.encode("def f(x):")
-    x = torch.tensor([tok.encode("def f(x):\n    return x")])
-    torch.testing.assert_close(again(x)[0], model(x)[0], rtol=0, atol=0)
-    assert not again.training
 
 
 @pytest.mark.parametrize("field, value", [("grad_clip", float("nan")), ("lr", float("inf")),
