@@ -1,17 +1,17 @@
-"""Every chapter as a Colab reader meets it, offline: one notebook alone in an empty folder, in a fresh VM.
+"""The chapters as a Colab reader meets them, offline: one notebook alone in an empty folder, in a fresh VM.
 
 tools/colab_sim.py builds the VM: the project's packages without gpt2lib or MyST-NB, ``google.colab``
 importable, the oldest transformers pyproject.toml accepts (tools/setup.sh installs it), pip barred from
-every index and the set-up cell's ``git+<repository URL>`` sent to this checkout's HEAD. Two loopback
-stand-ins replace the internet: a local server with the book model's release asset (packed here from the
-cached CPU run, so its sha256 must equal the published one), and a Hugging Face cache holding a random
-GPT-2 of 124M's shape where the real ``openai-community/gpt2`` would be. Then:
+every index and the set-up cell's ``git+<repository URL>`` sent to this checkout's HEAD. A Hugging Face
+cache holding a random GPT-2 of 124M's shape stands in for the hub's ``openai-community/gpt2``.
 
-* every chapter runs clean, and its set-up cell installed gpt2lib without replacing Colab's packages;
-* no chapter trains the book model: those that need it download the release asset;
+`make test` has already executed every chapter once, with nbval, in the project's environment; this runs
+only what that cannot show: the chapters with an OpenAI path (4 to 7), which take it here, and one
+chapter without it (9), which uses the book's model from the package the set-up cell installed. Then:
+
+* each runs clean, and its set-up cell installed gpt2lib without replacing Colab's packages;
+* the book's model came inside the installed package (nothing trained, nothing downloaded);
 * chapters 4 to 7 take the OpenAI path, and the prose the book would show (their glued values) says so.
-
-Runs after the book build in `make test` (marker ``colab``); it needs the trained book model in the cache.
 """
 from __future__ import annotations
 
@@ -23,15 +23,16 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ROOT, serve_folder, venv_dir
+from conftest import ROOT, venv_dir
 
 sys.path.insert(0, str(ROOT / "tools"))
 import colab_sim  # noqa: E402
 
 pytestmark = pytest.mark.colab
 
-CHAPTERS = sorted((ROOT / "chapters").glob("*.ipynb"))
 OPENAI_CHAPTERS = {"04_attention_math", "05_practice", "05_1_model", "06_applications", "07_tools"}
+BOOK_MODEL_CHAPTER = "09_faq"  # no OpenAI path; loads the book's model
+CHAPTERS = sorted(ROOT / "chapters" / f"{name}.ipynb" for name in OPENAI_CHAPTERS | {BOOK_MODEL_CHAPTER})
 GLUED_MARK = "GLUED-VALUES:"
 # glued sentences that their cell prints as well (chapter 4's head scores, chapter 6's zero-shot verdict)
 PRINTED_GLUES = {"heads_verdict", "heads_induction", "heads_spread", "heads_focus", "zero_shot_verdict"}
@@ -41,7 +42,7 @@ GLUE_ROLE = re.compile(r"\{glue(?::\w+)?\}`([^`:]+)(?::[^`]*)?`|```\{glue:md\}\s
 
 @pytest.fixture(scope="module")
 def colab(tmp_path_factory):
-    """The simulated Colab, the release server and the Hugging Face stand-in; yields the runs by name."""
+    """The simulated Colab and the Hugging Face stand-in; yields the interpreter and the runs by name."""
     oldest = venv_dir() / "oldest-transformers"
     if not (oldest / "transformers").is_dir():
         pytest.fail(f"{oldest} is missing: run 'make setup-book' (it installs the oldest supported transformers)")
@@ -53,23 +54,15 @@ def colab(tmp_path_factory):
     folder = tmp_path_factory.mktemp("colab")
     python = colab_sim.make_env(folder, venv_dir(), oldest)
 
-    from gpt2lib.book import BOOK_ASSET_SHA256, book_key, pack_book_model
-
-    assets = folder / "release"
-    _, digest = pack_book_model(assets)   # the cached CPU run, packed as `make release-assets` packs it
-    assert digest == BOOK_ASSET_SHA256[book_key("cpu")], "the packed asset differs from the published hash"
-
     hf_home = folder / "huggingface"
     from hf_standin import write_standin
 
     write_standin(hf_home / "hub")
-    with serve_folder(assets) as url:
-        runs = {}
-        for nb in CHAPTERS:
-            runs[nb.stem] = colab_sim.run_alone(python, folder, nb, assets_url=url, hf_home=hf_home,
-                                                extra_cells=[PRINT_GLUED])
-            print(f"simulated Colab: {nb.name} {'ok' if runs[nb.stem].returncode == 0 else 'FAILED'} "
-                  f"in {runs[nb.stem].seconds:.0f} s")
+    runs = {}
+    for nb in CHAPTERS:
+        runs[nb.stem] = colab_sim.run_alone(python, folder, nb, hf_home=hf_home, extra_cells=[PRINT_GLUED])
+        print(f"simulated Colab: {nb.name} {'ok' if runs[nb.stem].returncode == 0 else 'FAILED'} "
+              f"in {runs[nb.stem].seconds:.0f} s")
     yield python, runs
 
 
@@ -97,18 +90,12 @@ def test_the_setup_cell_installed_gpt2lib_and_nothing_else(colab):
     assert len(installed_here) == 1 and installed_here[0].startswith("gpt2lib-"), installed_here
 
 
-def test_no_chapter_trains_the_book_model(colab):
+def test_the_book_model_comes_inside_the_installed_package(colab):
     runs = colab[1]
-    lines = {name: [line for text in run.outputs() for line in re.split(r"[\r\n]", text) if "book model:" in line]
-             for name, run in runs.items()}
-    trained = {name: ls for name, ls in lines.items() if any("training" in line or "trained" in line for line in ls)}
-    assert not trained, f"these chapters trained the book model instead of downloading it: {trained}"
-    # every chapter that asks for the book model by name got it from the release (chapters 4 and 6 ask
-    # for chapter_model, which here is OpenAI's GPT-2)
-    callers = [nb.stem for nb in CHAPTERS if "book_model(" in nb.read_text()]
-    assert callers, "no chapter asks for the book model: the release download was not exercised"
-    for name in callers:
-        assert any("downloaded the published one" in line for line in lines[name]), f"{name}: {lines[name]}"
+    lines = [line for text in runs[BOOK_MODEL_CHAPTER].outputs() for line in re.split(r"[\r\n]", text)
+             if "book model:" in line]
+    assert lines and all(line.startswith("book model: shipped with gpt2lib, step 600") for line in lines), lines
+    assert BOOK_MODEL_CHAPTER not in OPENAI_CHAPTERS and "book_model(" in (ROOT / "chapters" / f"{BOOK_MODEL_CHAPTER}.ipynb").read_text()
 
 
 @pytest.mark.parametrize("name", sorted(OPENAI_CHAPTERS))

@@ -1,14 +1,13 @@
 """The chapters as committed: executed, clean, with their shared cells and their exercises in shape;
 and, after the book build, the same chapters as the build executed them.
 
-`make test` executes each chapter once, in the book build; the tests marked `book` then compare the
-cells marked `# NBVAL_CHECK_OUTPUT` with that execution (tools/compare_outputs.py). The other tests
-read the committed files only.
+`make test` executes each chapter once, with nbval (`--nbval-lax`: the cells marked `# NBVAL_CHECK_OUTPUT`
+are compared with their committed outputs, after tests/nbval_sanitize.cfg). The tests here read the
+committed files, and show that nbval with the project's options catches a changed output.
 """
 from __future__ import annotations
 
 import json
-import os
 import re
 import subprocess
 import sys
@@ -19,8 +18,6 @@ import pytest
 from gpt2lib.exercises import all_exercises
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "tools"))
-import compare_outputs  # noqa: E402  (a tool, not a package: found through tools/)
 
 CHAPTERS = sorted((ROOT / "chapters").glob("[0-9][0-9]_*.ipynb"))
 _ROOTS = "|".join(["home", "root", "tmp", "wor" + "k", "Users"])
@@ -118,127 +115,46 @@ def test_every_checker_used_in_a_chapter_exists():
             assert callable(getattr(ex, f"check_{name}")), f"{path.name} calls an unknown checker check_{name}"
 
 
-# --- The chapters as the book build executed them (run after the build: `make test-notebooks`) ---
+# --- nbval, as `make test` runs it over the chapters (tools/run_tests.sh), shown to catch what it must ---
 
-def executed_copy(path: Path) -> Path:
-    """Where the book build (tools/build_book.sh, output folder $BOOK_OUT or book) wrote ``path`` executed."""
-    return ROOT / os.environ.get("BOOK_OUT", "book") / "_build" / "jupyter_execute" / "chapters" / path.name
-
-
-@pytest.mark.book
-@pytest.mark.parametrize("path", CHAPTERS, ids=[p.stem for p in CHAPTERS])
-def test_executed_chapter_gives_its_committed_outputs(path):
-    executed = executed_copy(path)
-    if not executed.exists():
-        pytest.fail(f"{executed} is missing: build the book first (make test-notebooks), and check that "
-                    f"chapters/{path.stem} is in _toc.yml")
-    problems = compare_outputs.compare_notebooks(path, executed)
-    assert not problems, "\n\n".join(problems)
+def checked_cells(path: Path) -> int:
+    return sum(1 for c in load(path)["cells"] if c["cell_type"] == "code"
+               and ("# NBVAL_CHECK_OUTPUT" in source(c) or "nbval-check-output" in tags(c)))
 
 
 def test_every_chapter_has_cells_whose_outputs_are_compared():
-    # A chapter with no checked cell would pass the comparison while checking nothing.
-    unchecked = [p.name for p in CHAPTERS if compare_outputs.checked_cell_count(p) == 0]
+    # A chapter with no checked cell would pass under --nbval-lax while checking nothing.
+    unchecked = [p.name for p in CHAPTERS if checked_cells(p) == 0]
     assert not unchecked, f"no cell marked '# NBVAL_CHECK_OUTPUT' in {unchecked}"
 
 
-# --- The comparison itself, shown to fail on what it must catch ---
-
-SANITIZERS = compare_outputs.load_sanitizers()
-
-
-def _cell(source: str, outputs: list[dict], count: int | None = 1) -> dict:
-    return {"cell_type": "code", "source": source, "metadata": {}, "execution_count": count, "outputs": outputs}
+def test_run_tests_runs_nbval_itself_over_every_chapter():
+    script = (ROOT / "tools" / "run_tests.sh").read_text("utf-8")
+    for option in ("--nbval-lax", "--nbval-current-env", "--nbval-sanitize-with tests/nbval_sanitize.cfg",
+                   "--nbval-cell-timeout"):
+        assert option in script
 
 
-def _stream(text: str, name: str = "stdout") -> dict:
-    return {"output_type": "stream", "name": name, "text": text}
-
-
-def _result(text: str, **more: str) -> dict:
-    return {"output_type": "execute_result", "execution_count": 1, "metadata": {},
-            "data": {"text/plain": text, **more}}
-
-
-def _differ(committed: list[dict], executed: list[dict]) -> list[str]:
-    return compare_outputs.compare_cell_outputs(committed, executed, SANITIZERS)
-
-
-def test_comparison_accepts_equal_outputs_and_what_the_sanitizer_removes():
-    assert _differ([_stream("loss 2.5\n")], [_stream("loss 2.5\n")]) == []
-    # timings, rates and addresses are replaced on both sides, as nbval does
-    assert _differ([_stream("took 1.2 s at 350it/s, <obj at 0x7f00aa>\n")],
-                   [_stream("took 9.87 s at 12.5it/s, <obj at 0x55bb01>\n")]) == []
-    # streams are merged before comparing, so a print split differently is the same output
-    assert _differ([_stream("a\nb\n")], [_stream("a\n"), _stream("b\n")]) == []
-    # widget model ids are random and never compared; their text/plain is
-    widget = {"application/vnd.jupyter.widget-view+json": {"model_id": "abc"}}
-    assert _differ([_result("HBox()", **widget)],
-                   [_result("HBox()", **{"application/vnd.jupyter.widget-view+json": {"model_id": "xyz"}})]) == []
-    # glue() records become the page's prose and leave the executed copy; the printed numbers still compare
-    glued = {"output_type": "display_data", "metadata": {"scrapbook": {"name": "n"}},
-             "data": {"application/papermill.record/text/plain": "408"}}
-    assert _differ([glued, _stream("408 of 408\n")], [_stream("408 of 408\n")]) == []
-    assert _differ([glued, _stream("408 of 408\n")], [_stream("379 of 379\n")]) != []
-    # a machine path in the executed output matches the scrubbed committed one
-    assert _differ([_stream("saved to …/model.pt\n")], [_stream(f"saved to {'/' + 'tmp'}/abc/model.pt\n")]) == []
-
-
-@pytest.mark.parametrize("executed, what", [
-    ([_stream("loss 2.6\n")], "stdout differs"),
-    ([_stream("loss 2.5\n", name="stderr")], "missing"),
-    ([_stream("loss 2.5\n"), _stream("extra\n")], "stdout differs"),
-    ([], "missing"),
-    ([_stream("loss 2.5\n"), _result("3")], "not in the committed"),
-    ([_stream("loss 2.5\n"), {"output_type": "error", "ename": "ValueError", "evalue": "bad", "traceback": []}],
-     "not in the committed"),
-])
-def test_comparison_fails_on_a_changed_output(executed, what):
-    problems = _differ([_stream("loss 2.5\n")], executed)
-    assert problems and what in problems[0], problems
-
-
-def test_comparison_fails_on_a_changed_result_or_error():
-    assert "text/plain differs" in _differ([_result("tensor([1, 2])")], [_result("tensor([1, 3])")])[0]
-    error = {"output_type": "error", "ename": "ValueError", "evalue": "bad", "traceback": ["x"]}
-    assert _differ([error], [dict(error, traceback=["other"])]) == []  # tracebacks are not compared
-    assert "evalue differs" in _differ([error], [dict(error, evalue="worse")])[0]
-    assert "ename differs" in _differ([error], [dict(error, ename="TypeError")])[0]
-
-
-def _write(tmp_path: Path, name: str, cells: list[dict]) -> Path:
-    path = tmp_path / name
-    path.write_text(json.dumps({"cells": cells, "metadata": {}, "nbformat": 4, "nbformat_minor": 4}))
+def _notebook(tmp_path: Path, code: str, committed: str) -> Path:
+    cell = {"cell_type": "code", "execution_count": 1, "metadata": {}, "source": code,
+            "outputs": [{"output_type": "stream", "name": "stdout", "text": committed}]}
+    path = tmp_path / "nb.ipynb"
+    path.write_text(json.dumps({"cells": [cell], "metadata": {"kernelspec": {"name": "python3", "language": "python",
+                                "display_name": "Python 3"}}, "nbformat": 4, "nbformat_minor": 5}))
     return path
 
 
-def test_only_checked_cells_are_compared_and_a_stale_copy_is_reported(tmp_path):
-    checked = _cell("# NBVAL_CHECK_OUTPUT\nprint(1)", [_stream("1\n")])
-    unchecked = _cell("print(2)", [_stream("2\n")])
-    ignored = _cell("# NBVAL_IGNORE_OUTPUT\nprint(3)", [_stream("3\n")])
-    committed = _write(tmp_path, "a.ipynb", [checked, unchecked, ignored])
-    same = _write(tmp_path, "b.ipynb", [checked, dict(unchecked, outputs=[_stream("20\n")]),
-                                         dict(ignored, outputs=[])])
-    assert compare_outputs.compare_notebooks(committed, same, SANITIZERS) == []
-    changed = _write(tmp_path, "c.ipynb", [dict(checked, outputs=[_stream("10\n")]), unchecked, ignored])
-    problems = compare_outputs.compare_notebooks(committed, changed, SANITIZERS)
-    assert len(problems) == 1 and "code cell 1 (print(1))" in problems[0]
-    stale = _write(tmp_path, "d.ipynb", [dict(checked, source="# NBVAL_CHECK_OUTPUT\nprint(11)"), unchecked, ignored])
-    assert "executed from other code" in compare_outputs.compare_notebooks(committed, stale, SANITIZERS)[0]
-
-
-def test_comparison_fails_on_a_real_chapter_with_one_output_changed(tmp_path):
-    """A committed chapter compared with itself agrees; with one word added to one checked output, the
-    comparison names that cell."""
-    path = CHAPTERS[0]
-    assert compare_outputs.compare_notebooks(path, path) == []
-    changed = load(path)
-    code = [c for c in changed["cells"] if c["cell_type"] == "code"]
-    number, output = next((i, o) for i, c in enumerate(code, start=1) if compare_outputs.cell_options(c)["check"]
-                          for o in c.get("outputs", []) if "text" in o or "text/plain" in o.get("data", {}))
-    holder, key = (output, "text") if "text" in output else (output["data"], "text/plain")
-    holder[key] = ("".join(holder[key]) if isinstance(holder[key], list) else holder[key]) + " changed"
-    copy_path = tmp_path / path.name
-    copy_path.write_text(json.dumps(changed))
-    problems = compare_outputs.compare_notebooks(path, copy_path)
-    assert len(problems) == 1 and f"code cell {number} " in problems[0], problems
+@pytest.mark.parametrize("code, committed, passes", [
+    ("# NBVAL_CHECK_OUTPUT\nprint('loss 2.5')", "loss 2.5\n", True),
+    ("# NBVAL_CHECK_OUTPUT\nprint('loss 2.6')", "loss 2.5\n", False),
+    ("print('loss 2.6')", "loss 2.5\n", True),  # not marked: run, not compared
+    ("# NBVAL_CHECK_OUTPUT\nprint('took 9.87 s, 12.5it/s, <x at 0x55bb01>')", "took 1.2 s, 350it/s, <x at 0x7f00aa>\n", True),
+    ("# NBVAL_CHECK_OUTPUT\nprint('saved to ' + '/' + 'tmp/abc/model.pt')", "saved to …/model.pt\n", True),
+    ("# NBVAL_CHECK_OUTPUT\nraise ValueError('bad')", "", False),
+])
+def test_nbval_with_our_options_compares_checked_cells_after_sanitizing(tmp_path, code, committed, passes):
+    path = _notebook(tmp_path, code, committed)
+    result = subprocess.run([sys.executable, "-m", "pytest", str(path), "--nbval-lax", "--nbval-current-env",
+                             "--nbval-sanitize-with", str(ROOT / "tests" / "nbval_sanitize.cfg"),
+                             "-p", "no:cacheprovider", "-q"], capture_output=True, text=True, cwd=tmp_path)
+    assert (result.returncode == 0) == passes, result.stdout[-2000:]

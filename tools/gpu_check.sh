@@ -30,13 +30,12 @@ print(torch.__version__, torch.version.cuda, torch.cuda.get_device_name(0))" || 
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader 2>/dev/null || true
 
 if "$PY" -c "import pytest" 2>/dev/null; then
-  step "package tests on cuda" "$PY" -m pytest tests -q -p no:cacheprovider -m "not browser and not book and not colab" -x
+  step "package tests on cuda" "$PY" -m pytest tests -q -p no:cacheprovider -m "not browser and not colab" -x
 else
   skip "package tests on cuda" "pytest is not installed for $PY"
 fi
 if "$PY" -c "import nbval, ipykernel" 2>/dev/null; then
-  "$PY" -c "from gpt2lib.book import book_model; book_model(progress=False)"
-  step "chapters under nbval (cuda)" "$PY" -m pytest chapters -q -p no:cacheprovider --nbval-lax \
+  step "chapters under nbval (cuda)" "$PY" -m pytest chapters -q -p no:cacheprovider --nbval-lax --nbval-current-env \
     --nbval-sanitize-with tests/nbval_sanitize.cfg --nbval-cell-timeout=900
 else
   skip "chapters under nbval (cuda)" "nbval/ipykernel are not installed for $PY"

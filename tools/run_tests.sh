@@ -1,41 +1,37 @@
 #!/usr/bin/env bash
-# Everything `make test` runs, in order: the package's tests, the book build (it executes every chapter;
-# errors and warnings fail it), the executed chapters against their committed outputs, every chapter
-# alone on a simulated Colab, then the built pages in headless Chromium. Every part runs even when one
-# before it failed, and the summary names each part that failed.
+# Everything `make test` runs: the book build (it renders the committed, executed chapters; warnings fail
+# it), then ONE pytest run over the package's tests and the chapters. nbval executes each chapter once and
+# compares the cells marked `# NBVAL_CHECK_OUTPUT` with their committed outputs; the chapters with an
+# OpenAI path run again on a simulated Colab; the built pages are checked in headless Chromium.
+#   NBVAL_ONLY=1   just the chapters under nbval (make test-chapters; make test-portable runs it twice,
+#                  with PyTorch's kernels forced to other instruction sets)
+#   TEST_ARGS    more pytest arguments (e.g. -x, or -k 05_1)
 set -uo pipefail
 cd "$(dirname "$0")/.."
-VENV=${VENV:-.venv}
-case "$VENV" in /*) ;; *) VENV="$PWD/$VENV" ;; esac
-export VENV
-export GPT2LIB_OFFLINE=1 HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 PYDEVD_DISABLE_FILE_VALIDATION=1
-export GPT2LIB_CACHE=${GPT2LIB_CACHE:-$PWD/.gpt2lib_cache}
-# An empty Hugging Face cache of the checkout's own: a GPT-2 the machine has cached elsewhere must not
-# switch the chapters to their OpenAI path, whose outputs differ from the committed ones.
-export HF_HUB_CACHE="$GPT2LIB_CACHE/huggingface-hub"
-export PATH="$VENV/bin:$PATH"
-PY="$VENV/bin/python"
-OUT=${BOOK_OUT:-book}
-failed=()
+source tools/env.sh
 t0=$(date +%s)
 section() { printf '\n===== %s (%s s elapsed)\n' "$1" "$(( $(date +%s) - t0 ))"; }
+failed=()
 
-section "gpt2lib tests and the committed chapters"
-$PY -m pytest tests -m "not browser and not book and not colab" -p no:cacheprovider -q || failed+=("gpt2lib tests")
+# The chapters, as nbval runs them: in their own folder, in this venv's kernel, with the sanitizer.
+NBVAL=(chapters --nbval-lax --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg
+       --nbval-cell-timeout=600 --nbval-kernel-startup-timeout=120)
+# A fresh progress record: the exercises' checkers write one, and a reader's own must not change outputs.
+export GPT2LIB_PROGRESS="$(mktemp -d)/progress.json"
 
-section "the book build: trains the book's model if it is not cached, then executes every chapter once"
-mkdir -p "$OUT/_build"
-BOOK_FRESH=1 bash tools/build_book.sh > "$OUT/_build/book-build.log" 2>&1 && tail -n 3 "$OUT/_build/book-build.log" \
-  || { tail -n 80 "$OUT/_build/book-build.log"; failed+=("book build"); }
+if [ "${NBVAL_ONLY:-0}" = 1 ]; then
+  section "the chapters under nbval${ATEN_CPU_CAPABILITY:+ (ATEN_CPU_CAPABILITY=$ATEN_CPU_CAPABILITY)}"
+  # shellcheck disable=SC2086  # TEST_ARGS is split on purpose
+  "$PY" -m pytest "${NBVAL[@]}" -p no:cacheprovider -q ${TEST_ARGS:-}
+  exit $?
+fi
 
-section "the executed chapters against their committed outputs (cells marked NBVAL_CHECK_OUTPUT)"
-$PY -m pytest tests -m book -p no:cacheprovider -q || failed+=("chapter outputs")
+section "the book build (the committed chapters rendered, not executed)"
+bash tools/build_book.sh || failed+=("book build")
 
-section "every chapter alone on a simulated Colab (a fresh VM each, the release asset and GPT-2 on loopback)"
-$PY -m pytest tests -m colab -p no:cacheprovider -q || failed+=("simulated Colab")
-
-section "the built pages in headless Chromium"
-$PY -m pytest tests -m browser -p no:cacheprovider -q || failed+=("browser checks")
+section "gpt2lib's tests, every chapter under nbval, the simulated Colab, the built pages"
+# shellcheck disable=SC2086
+"$PY" -m pytest tests "${NBVAL[@]}" -p no:cacheprovider -q --durations=25 ${TEST_ARGS:-} || failed+=("pytest")
 
 section "done"
 if [ ${#failed[@]} -gt 0 ]; then
