@@ -109,4 +109,5 @@ def test_the_extras_setup_installs_are_declared_in_pyproject():
     # what the chapters import comes with anything that executes them
     for name in ("book", "lab"):
         assert "gpt2lib[notebook]" in extras[name], f"[{name}] must include gpt2lib[notebook]"
-    assert not (ROOT / "requirements.txt").exists(), "pyproject.toml is the one list of dependencies"
+    # pyproject.toml says what is needed; requirements.txt (generated from it) at which versions
+    assert (ROOT / "requirements.txt").exists(), "requirements.txt, the lock the set-up installs: run `make lock`"
