@@ -152,10 +152,12 @@ def test_the_check_fails_on_a_broken_copy(tmp_path, case):
     assert any(re.search(expected, problem) for problem in problems), problems[:10]
 
 
-def test_torch_is_pinned_where_lock_sh_says():
+def test_torch_is_pinned_where_lock_sh_says_and_setup_sh_reads_it():
     spec = re.search(r"^TORCH_SPEC=\$\{TORCH_SPEC:-(\S+)\}", (ROOT / "tools" / "lock.sh").read_text(), re.M).group(1)
     torch_lines = [line.split(";")[0].strip() for line in LOCK.read_text().splitlines() if line.startswith("torch==")]
     assert torch_lines == [spec], f"requirements.txt pins {torch_lines}; tools/lock.sh's TORCH_SPEC is {spec}: run `make lock`"
+    # the set-up takes torch's version from the lock, never from a number of its own
+    assert not re.search(r"torch==\d", (ROOT / "tools" / "setup.sh").read_text())
 
 
 def test_torchs_cuda_packages_are_left_out_and_named_in_the_header():

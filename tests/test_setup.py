@@ -1,10 +1,12 @@
 """The set-up and the tools around it: a failed step stops tools/setup.sh with a line naming it, an old
-Python is refused, the extras it installs are the ones pyproject.toml declares, Chromium is found
-wherever it lives. tools/setup.sh runs here against a stand-in interpreter, so nothing is installed."""
+Python is refused, the extras it installs are the ones pyproject.toml declares, it installs the lock
+(requirements.txt) with torch's pin or around a torch of another version, Chromium is found wherever it
+lives. tools/setup.sh runs here against a stand-in interpreter, so nothing is installed."""
 from __future__ import annotations
 
 import os
 import re
+import shutil
 import stat
 import subprocess
 import sys
@@ -49,32 +51,53 @@ def test_chromium_missing_or_misnamed(tmp_path):
 # --- tools/setup.sh ---
 
 # A stand-in for the venv's python: answers the set-up's questions, and fails the step named in $FAIL.
+# Its torch is $FAKE_TORCH (2.13.0+cpu by default); with FAKE_NO_TORCH=1 there is none until pip installs
+# one. pip's calls go to $FAKE_LOG, each requirements file's torch line after it.
 FAKE_PYTHON = """#!/bin/sh
 case "$1 $2 $3" in
   "--version"*) echo "Python ${FAKE_VERSION:-3.11.0}"; exit 0 ;;
   "-m pip install"*) echo "pip install $*" >> "$FAKE_LOG"
+    prev=""; for arg in "$@"; do
+      [ "$prev" = -r ] && echo "  torch line: $(grep '^torch' "$arg" || echo none)" >> "$FAKE_LOG"
+      case "$arg" in torch==*) touch "$FAKE_LOG.torch" ;; esac; prev=$arg; done
     [ "$FAIL" = pip ] && { echo "ERROR: No matching distribution found for gpt2lib-missing-dep" >&2; exit 1; }; exit 0 ;;
   "-m pip check"*) [ "$FAIL" = check ] && { echo "broken 1.0 requires missing" ; exit 1; }; exit 0 ;;
   "tools/check_env.py"*) [ "$FAIL" = env ] && { echo "[check_env] import nbval failed" >&2; exit 1; }; exit 0 ;;
   "-c"*) case "$2" in *version_info*) [ "${FAKE_VERSION:-3.11.0}" = 3.9.18 ] && exit 1; exit 0 ;;
-                      *__version__*) echo 2.13.0 ;; esac; exit 0 ;;
+                      *torch*) [ -n "$FAKE_NO_TORCH" ] && [ ! -e "$FAKE_LOG.torch" ] && exit 1
+                               case "$2" in *__version__*) echo "${FAKE_TORCH:-2.13.0+cpu}" ;; esac ;;
+         esac; exit 0 ;;
 esac
 exit 0
 """
 
 
-def run_setup(tmp_path: Path, fail: str = "", version: str = "3.11.0", python: str | None = None):
+def run_setup(tmp_path: Path, fail: str = "", version: str = "3.11.0", python: str | None = None,
+              checkout: Path = ROOT, **more: str):
     venv = tmp_path / "venv"
     _executable(venv / "bin" / "python", FAKE_PYTHON)
     env = {**os.environ, "VENV": str(venv), "FAIL": fail, "FAKE_VERSION": version, "TMPDIR": str(tmp_path),
-           "FAKE_LOG": str(tmp_path / "pip.log"), "PYTHON": python or sys.executable, "EXTRA_PIP_SPEC": ""}
-    result = subprocess.run(["bash", str(ROOT / "tools" / "setup.sh"), "python"], env=env, cwd=ROOT,
+           "FAKE_LOG": str(tmp_path / "pip.log"), "PYTHON": python or sys.executable, "EXTRA_PIP_SPEC": "", **more}
+    env.pop("TORCH_SPEC", None)
+    result = subprocess.run(["bash", str(checkout / "tools" / "setup.sh"), "python"], env=env, cwd=checkout,
                             capture_output=True, text=True, timeout=120)
     return result, (venv / ".gpt2lib-setup").exists()
 
 
+def a_checkout(tmp_path: Path) -> Path:
+    """The files the set-up reads, copied: a test may change them without touching the real ones."""
+    checkout = tmp_path / "checkout"
+    for name in ("pyproject.toml", "requirements.txt", "tools/setup.sh", "tools/check_env.py"):
+        (checkout / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(ROOT / name, checkout / name)
+    return checkout
+
+
+LOCKED_TORCH = re.search(r"^(torch==[^\s;]+)", (ROOT / "requirements.txt").read_text(), re.M).group(1)
+
+
 @pytest.mark.parametrize("fail, line", [
-    ("pip", r"\[setup\] FAILED: installing gpt2lib\[interop,book,lab,test\] and its requirements"),
+    ("pip", r"\[setup\] FAILED: installing the pinned requirements \(requirements.txt\)"),
     ("env", r"\[setup\] FAILED: the environment in .* is incomplete"),
     ("check", r"\[setup\] FAILED: pip check found conflicting requirements"),
 ])
@@ -85,13 +108,50 @@ def test_setup_stops_on_a_failed_step_and_writes_no_stamp(tmp_path, fail, line):
     assert not stamped
 
 
-def test_setup_succeeds_installs_the_extras_and_then_does_nothing(tmp_path):
+def test_setup_succeeds_installs_the_lock_and_then_does_nothing(tmp_path):
     result, stamped = run_setup(tmp_path)
     assert result.returncode == 0 and stamped, result.stdout + result.stderr
     pip_calls = (tmp_path / "pip.log").read_text()
-    assert "-e .[interop,book,lab,test]" in pip_calls and "--upgrade" not in pip_calls
+    # the lock with torch's line (2.13.0+cpu is the pinned release), then gpt2lib without its requirements
+    assert f"-r requirements.txt\n  torch line: {LOCKED_TORCH} ;" in pip_calls, pip_calls
+    assert pip_calls.index("-r requirements.txt") < pip_calls.index("--no-deps -e .")
+    installs = [line for line in pip_calls.splitlines() if line.startswith("pip install")]
+    assert not any("torch==" in line for line in installs), "the torch that is there is the locked one"
+    assert "-e .[" not in pip_calls and "--upgrade" not in pip_calls
     again, _ = run_setup(tmp_path, fail="pip")  # stamp up to date: pip is not called again
     assert again.returncode == 0 and "up to date" in again.stdout, again.stdout + again.stderr
+
+
+def test_setup_installs_the_locked_torch_first_where_there_is_none(tmp_path):
+    result, stamped = run_setup(tmp_path, FAKE_NO_TORCH="1")
+    assert result.returncode == 0 and stamped, result.stdout + result.stderr
+    first, *rest = (tmp_path / "pip.log").read_text().splitlines()
+    assert first.endswith(LOCKED_TORCH), first
+    assert f"  torch line: {LOCKED_TORCH} ;" in "\n".join(rest).split("-r ")[1], rest
+
+
+def test_setup_keeps_a_torch_of_another_version_and_installs_the_rest_of_the_lock(tmp_path):
+    result, stamped = run_setup(tmp_path, FAKE_TORCH="2.11.0+cu128")
+    assert result.returncode == 0 and stamped, result.stdout + result.stderr
+    assert f"keeping torch 2.11.0 (the lock pins {LOCKED_TORCH}): installing requirements.txt without its torch line" \
+        in result.stdout, result.stdout
+    pip_calls = (tmp_path / "pip.log").read_text()
+    installs = [line for line in pip_calls.splitlines() if line.startswith("pip install")]
+    assert "  torch line: none" in pip_calls and not any("torch==" in line for line in installs), pip_calls
+
+
+def test_setup_runs_again_when_the_lock_changes_and_needs_one(tmp_path):
+    checkout = a_checkout(tmp_path)
+    result, stamped = run_setup(tmp_path, checkout=checkout)
+    assert result.returncode == 0 and stamped, result.stdout + result.stderr
+    lock = checkout / "requirements.txt"
+    lock.write_text(lock.read_text().replace("\nnbval==", "\nnbval==0.0.0\n#"))
+    again, _ = run_setup(tmp_path, checkout=checkout)
+    assert again.returncode == 0 and "up to date" not in again.stdout, again.stdout + again.stderr
+    lock.unlink()
+    missing, _ = run_setup(tmp_path, checkout=checkout)
+    assert missing.returncode == 1
+    assert "FAILED: requirements.txt is missing or pins no torch" in missing.stderr, missing.stderr
 
 
 def test_setup_refuses_an_old_python(tmp_path):

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Set up what the book needs, in two parts:
 #   tools/setup.sh python   a virtual environment ($VENV, default .venv) with torch, gpt2lib (editable)
-#                           and every extra in pyproject.toml: enough for `make test-lib` and `make lab`.
+#                           and every extra in pyproject.toml, at the versions requirements.txt (the
+#                           lock, `make lock`) pins: enough for `make test-lib` and `make lab`.
 #   tools/setup.sh book     the above, then the offline assets the HTML needs (MathJax and the widget
 #                           scripts, fetched once with npm into book/_vendor), and Chromium for the page
 #                           checks (installed as root on Debian, otherwise looked for).
@@ -17,7 +18,9 @@ VENV=${VENV:-.venv}
 PYTHON=${PYTHON:-python3}
 PY="$VENV/bin/python"
 EXTRAS=interop,book,lab,test
-TORCH_SPEC=${TORCH_SPEC:-torch==2.13.0}
+# torch's pin is the lock's (tools/lock.sh chooses it); TORCH_SPEC=... installs another torch instead.
+LOCKED_TORCH=$(sed -n -E 's/^(torch==[^ ;]+).*/\1/p' requirements.txt 2>/dev/null | head -n 1 || true)
+TORCH_SPEC=${TORCH_SPEC:-$LOCKED_TORCH}
 # More packages for your own work (pip requirement specifiers, space-separated); part of the stamp.
 EXTRA_PIP_SPEC=${EXTRA_PIP_SPEC:-}
 VENDOR=book/_vendor
@@ -36,6 +39,7 @@ OLDEST_DIR="$VENV/oldest-transformers"
 
 say() { printf '[setup] %s\n' "$*"; }
 die() { printf '[setup] FAILED: %s\n' "$*" >&2; exit 1; }
+[ -n "$LOCKED_TORCH" ] || die "requirements.txt is missing or pins no torch: restore it (git checkout requirements.txt) or run 'make lock'"
 
 # 0. A Python that gpt2lib supports, before anything is created with it.
 python_ok() {  # interpreter: exit 0 when it is Python 3.10 or newer
@@ -110,7 +114,7 @@ python_ok "$PY" || die "$VENV was made with $("$PY" --version 2>&1); remove it (
 
 # The stamp covers what decides the environment, and this checkout: a venv shared with another clone
 # gets gpt2lib installed (editable) from here again.
-want_stamp=$(hash_of pyproject.toml tools/setup.sh tools/check_env.py "$TORCH_SPEC" "$EXTRA_PIP_SPEC" "$("$PY" --version 2>&1)" "checkout:$PWD")
+want_stamp=$(hash_of pyproject.toml requirements.txt tools/setup.sh tools/check_env.py "$TORCH_SPEC" "$EXTRA_PIP_SPEC" "$("$PY" --version 2>&1)" "checkout:$PWD")
 if [ "$(cat "$STAMP" 2>/dev/null)" != "$want_stamp" ]; then
   rm -f "$STAMP"
   if ! "$PY" -c "import torch" >/dev/null 2>&1; then
@@ -127,10 +131,25 @@ if [ "$(cat "$STAMP" 2>/dev/null)" != "$want_stamp" ]; then
   else
     say "keeping torch $("$PY" -c 'import torch; print(torch.__version__)')"
   fi
-  say "installing gpt2lib (editable) with the extras [$EXTRAS] from pyproject.toml"
-  # No --upgrade: what is installed and accepted by pyproject.toml (torch above, a newer transformers)
-  # is kept as it is.
-  pip_install "gpt2lib[$EXTRAS] and its requirements" -e ".[$EXTRAS]"
+  # The lock, torch's line included when the torch installed is the release it pins (2.13.0+cpu is
+  # 2.13.0). Another torch (a GPU box's, Colab's, TORCH_SPEC's) is kept: with its line pip would
+  # replace it with PyPI's build.
+  # (stderr: importing torch before numpy is installed warns about numpy)
+  torch_have=$("$PY" -c 'import torch; print(torch.__version__)' 2>/dev/null) \
+    || die "torch does not import in $VENV (run $PY -c 'import torch' to see why)"
+  torch_have=${torch_have%%+*}
+  reqs=requirements.txt
+  if [ "torch==$torch_have" != "$LOCKED_TORCH" ]; then
+    say "keeping torch $torch_have (the lock pins $LOCKED_TORCH): installing requirements.txt without its torch line"
+    reqs=$(mktemp)
+    grep -v -E '^torch[ =;]' requirements.txt > "$reqs"
+  fi
+  say "installing the pinned requirements (requirements.txt: the extras [$EXTRAS] of pyproject.toml)"
+  # No --upgrade: a package the venv has at its pinned version stays.
+  pip_install "the pinned requirements (requirements.txt)" -r "$reqs"
+  [ "$reqs" = requirements.txt ] || rm -f "$reqs"
+  say "installing gpt2lib (editable; its requirements are the lock's above)"
+  pip_install "gpt2lib (editable)" --no-deps -e .
   if [ -n "$EXTRA_PIP_SPEC" ]; then
     say "installing EXTRA_PIP_SPEC: $EXTRA_PIP_SPEC"
     # shellcheck disable=SC2086  # several specifiers, split on spaces on purpose
