@@ -51,7 +51,8 @@ def test_workflow_runs_what_ci_runs_and_publishes_from_main_only():
     ci = (ROOT / ".ci" / "run").read_text("utf-8")
     assert "exec make test" in ci and "run: make test" in text
     assert "github.ref == 'refs/heads/main'" in text
-    assert 'BOOK_ONLINE: "1"' in text and "BOOK_ONLINE" in (ROOT / "tools" / "build_book.sh").read_text("utf-8")
+    assert 'BOOK_ONLINE: "1"' in text and "BOOK_ONLINE" in (ROOT / "tools" / "env.sh").read_text("utf-8")
+    assert "source tools/env.sh" in (ROOT / "tools" / "build_book.sh").read_text("utf-8")
     assert "actions/deploy-pages@" in text and "path: book/_build/html" in text
 
 
