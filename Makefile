@@ -47,9 +47,11 @@ test-chapters: setup
 	@NBVAL_ONLY=1 bash tools/run_tests.sh
 # The same with PyTorch's CPU kernels forced to other instruction sets than this machine's best: a checked
 # output that depends on how a processor rounds fails here (the GitHub workflow runs this too).
+# The book model's rebuild too, with the plain kernels: the same loss from other bytes.
 test-portable: setup
 	@ATEN_CPU_CAPABILITY=default NBVAL_ONLY=1 bash tools/run_tests.sh
 	@ATEN_CPU_CAPABILITY=avx2 NBVAL_ONLY=1 bash tools/run_tests.sh
+	@$(ENV) ATEN_CPU_CAPABILITY=default "$$PY" -m pytest tests/test_book.py -k rebuild -p no:cacheprovider -q
 # The built pages in Chromium (the book is built first if it is not).
 test-browser: setup-book
 	@test -f $(BUILD)/html/index.html || bash tools/build_book.sh

@@ -58,7 +58,7 @@ def test_workflow_runs_what_ci_runs_and_publishes_from_main_only():
 
 def test_actionlint_rejects_a_workflow_with_mistakes(tmp_path):
     broken = tmp_path / "broken.yml"
-    text = WORKFLOW.read_text("utf-8").replace("needs: test", "needs: tests", 1)
+    text = WORKFLOW.read_text("utf-8").replace("needs: [test, portable]", "needs: [tests, portable]", 1)
     broken.write_text(text.replace("runs-on: ubuntu-latest", "runs-on: ubuntu-latst", 1), "utf-8")
     result = actionlint(broken)
     assert result.returncode == 1
