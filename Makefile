@@ -68,7 +68,7 @@ serve:
 	@test -f $(BUILD)/html/index.html || $(MAKE) --no-print-directory book
 	$(BIN)/python -m http.server --directory $(BUILD)/html 8000
 
-# Train the book model again (the seeded CPU run, about two minutes) into gpt2lib/models/, replacing the
+# Train the book model again (the seeded CPU run, about 75 s on 2 cores) into gpt2lib/models/, replacing the
 # shipped one; tools/book_model.py prints its metrics beside the shipped ones.
 book-model: setup
 	@$(ENV) "$$PY" tools/book_model.py

@@ -1,5 +1,5 @@
 """Rebuild the book model shipped in gpt2lib/models/ (`make book-model`): the seeded CPU run of
-gpt2lib.book.BOOK_TRAIN, about two minutes on two cores. It prints the new metrics beside the shipped
+gpt2lib.book.BOOK_TRAIN, about 75 s on two cores (measured). It prints the new metrics beside the shipped
 ones; on another processor the bytes differ, the validation loss agrees to about two decimals (the
 tolerance tests/test_book.py holds a rebuild to). Commit the folder only when the model was meant to
 change (a new corpus, shape or schedule): every chapter's outputs come from it.
