@@ -27,6 +27,7 @@ _PUBLIC = {
     "describe_environment": "runtime",
     "autocast": "runtime",
     "OfflineError": "runtime",
+    "UserError": "runtime",
     "BPETokenizer": "tokenizer",
     "GPT": "model",
     "GPTConfig": "model",

