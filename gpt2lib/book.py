@@ -25,6 +25,7 @@ import tempfile
 from pathlib import Path
 from typing import Any, NamedTuple
 
+from .atomic import file_sha256
 from .data import TokenData, load_text, prepare, split_text
 from .evaluation import evaluate
 from .model import PRESETS, GPTConfig
@@ -52,10 +53,6 @@ class BookModelError(UserError, RuntimeError):
     """The shipped book model is missing or its files are not the ones its SHA256SUMS names."""
 
 
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
 def verify_book_model(folder: str | os.PathLike | None = None) -> Path:
     """Check every file of a book-model folder (default: the shipped one) against its ``SHA256SUMS``;
     return the folder.
@@ -73,7 +70,7 @@ def verify_book_model(folder: str | os.PathLike | None = None) -> Path:
         raise BookModelError(f"the book model in {folder} holds {sorted(present)}, but {SUMS} lists "
                              f"{sorted(listed)}; {fix}")
     for name, digest in listed.items():
-        actual = _sha256(folder / name)
+        actual = file_sha256(folder / name)
         if actual != digest:
             raise BookModelError(f"the book model's {name} has sha256 {actual[:12]}..., {SUMS} says "
                                  f"{digest[:12]}... (a damaged copy, or a Git LFS pointer); {fix}")
@@ -203,7 +200,7 @@ def write_book_model(model: Any, tok: Any, *, step: int, train_config: TrainConf
                         extra={"corpus": BOOK_CORPUS, "final": final})
         (built / ".lock").unlink(missing_ok=True)
         files = sorted(p for p in built.iterdir() if p.is_file())
-        (built / SUMS).write_text("".join(f"{_sha256(p)}  {p.name}\n" for p in files), encoding="utf-8")
+        (built / SUMS).write_text("".join(f"{file_sha256(p)}  {p.name}\n" for p in files), encoding="utf-8")
         for p in built.iterdir():
             p.chmod(0o644)  # the atomic writer's temporary files are private; these are package data
         verify_book_model(built)

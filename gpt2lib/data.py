@@ -23,7 +23,7 @@ from typing import Any, Iterator
 import numpy as np
 import torch
 
-from .atomic import write_bytes_atomic
+from .atomic import file_sha256, write_bytes_atomic
 from .runtime import InputError, MissingFileError, OfflineError, UserError, cache_dir, is_online
 
 __all__ = [
@@ -98,7 +98,7 @@ def load_text(corpus: str | os.PathLike) -> str:
         path = Path(corpus).expanduser()
         if not path.exists():
             raise MissingFileError(f"corpus {str(corpus)!r} is neither a known name ({', '.join(CORPORA)}) "
-                                    f"nor an existing file or folder")
+                                   f"nor an existing file or folder")
         if path.is_dir():
             files = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in TEXT_SUFFIXES)
             if not files:
@@ -159,14 +159,9 @@ def tokenizer_fingerprint(tokenizer: Any) -> str:
     arrays is keyed by it, so a retrained tokenizer never reuses stale ids.
     """
     fp = getattr(tokenizer, "fingerprint", None)
-    if isinstance(fp, str):
+    if isinstance(fp, str):  # BPETokenizer.fingerprint: its merges, pattern and special tokens
         return fp[:16]
     h = hashlib.sha256(f"{type(tokenizer).__name__}:{tokenizer.vocab_size}".encode())
-    merges = getattr(tokenizer, "merges", None)
-    if merges is not None:  # BPETokenizer: its merges, pattern and special tokens decide every id
-        h.update(repr((list(merges), getattr(tokenizer, "pattern", None),
-                       dict(getattr(tokenizer, "special_tokens", {})))).encode())
-        return h.hexdigest()[:16]
     with tempfile.TemporaryDirectory() as tmp:
         target = Path(tmp) / "tok"
         tokenizer.save(target)
@@ -201,11 +196,7 @@ class TokenData:
 
 
 def _file_record(path: Path) -> dict[str, Any]:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return {"size": path.stat().st_size, "sha256": h.hexdigest()}
+    return {"size": path.stat().st_size, "sha256": file_sha256(path)}
 
 
 def _cached(folder: Path) -> dict[str, Any] | None:

@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 from typing import Iterator
 
+import platformdirs
 import torch
 
 DEVICE_ENV = "GPT2LIB_DEVICE"
@@ -160,19 +161,26 @@ def is_online(host: str = "huggingface.co", port: int = 443, timeout: float = 1.
         return False
 
 
+def default_cache_root() -> Path:
+    """gpt2lib's cache folder when ``GPT2LIB_CACHE`` is not set: the platform's user cache folder
+    (``platformdirs``: ``$XDG_CACHE_HOME/gpt2lib``, by default ``~/.cache/gpt2lib``, on Linux;
+    ``~/Library/Caches/gpt2lib`` on macOS; ``%LOCALAPPDATA%\\gpt2lib\\Cache`` on Windows)."""
+    return Path(platformdirs.user_cache_dir("gpt2lib", appauthor=False))
+
+
 def cache_dir(*parts: str) -> Path:
     """The folder where gpt2lib caches what it builds or downloads (created on demand).
 
-    ``GPT2LIB_CACHE`` overrides the default ``~/.cache/gpt2lib``.
+    ``GPT2LIB_CACHE`` overrides the default, :func:`default_cache_root`.
     """
-    root = Path(os.environ.get(CACHE_ENV) or Path.home() / ".cache" / "gpt2lib")
+    root = Path(os.environ.get(CACHE_ENV) or default_cache_root())
     path = root.joinpath(*parts)
     try:
         path.mkdir(parents=True, exist_ok=True)
     except (FileExistsError, NotADirectoryError):
         blocker = next((p for p in [path, *path.parents] if p.exists() and not p.is_dir()), path)
         raise CacheError(f"the cache folder {path} cannot be made: {blocker} is a file; set {CACHE_ENV} "
-                         f"to a folder (or unset it for ~/.cache/gpt2lib)") from None
+                         f"to a folder (or unset it for {default_cache_root()})") from None
     return path
 
 

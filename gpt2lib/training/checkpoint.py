@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 import torch
+from filelock import FileLock, Timeout
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file, save_model
 from torch import nn
@@ -68,57 +69,25 @@ def has_checkpoint(folder: str | os.PathLike) -> bool:
 
 
 # ------------------------------------------------------------------------------------ one run at a time
-_held: dict[str, list] = {}  # resolved folder -> [open lock file, depth]: re-entrant within a process
-
-
-def _try_lock(handle: Any) -> bool:
-    try:
-        import fcntl
-    except ImportError:  # Windows
-        try:
-            import msvcrt
-        except ImportError:  # pragma: no cover - neither: run unlocked rather than not at all
-            return True
-        try:
-            handle.seek(0)  # every holder locks the same first byte
-            msvcrt.locking(handle.fileno(), msvcrt.LK_NBLCK, 1)
-            return True
-        except OSError:
-            return False
-    try:
-        fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        return True
-    except OSError:
-        return False
-
-
 @contextlib.contextmanager
 def hold_folder(folder: str | os.PathLike) -> Iterator[Path]:
     """Hold ``folder`` (created if needed) for the duration: an exclusive, non-blocking lock on its
-    ``.lock`` file, released when the block ends or the process dies. A second holder, in another
-    process, gets :class:`FolderBusyError` at once. The lock file stays: deleting it would let a third
-    run lock a fresh file while the second still holds the old one."""
+    ``.lock`` file (``filelock``: ``flock`` on POSIX, ``msvcrt`` on Windows), released when the block
+    ends or the process dies. Re-entrant within a process (one lock object per path), so
+    ``save_checkpoint`` inside ``train`` takes it again; a second holder, in another process, gets
+    :class:`FolderBusyError` at once. The lock file stays after release."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    key = str(folder.resolve())
-    if key in _held:
-        _held[key][1] += 1
-        try:
-            yield folder
-        finally:
-            _held[key][1] -= 1
-        return
-    handle = open(folder / LOCK, "a+b")
-    if not _try_lock(handle):
-        handle.close()
+    lock = FileLock(folder.resolve() / LOCK, is_singleton=True)
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
         raise FolderBusyError(f"another run is writing into {folder} (it holds {folder / LOCK}); wait for it "
-                              f"to finish, or choose another output folder")
-    _held[key] = [handle, 1]
+                              f"to finish, or choose another output folder") from None
     try:
         yield folder
     finally:
-        del _held[key]
-        handle.close()  # closing releases the lock
+        lock.release()
 
 
 # ------------------------------------------------------------------------------------ checkpoint.json
