@@ -201,7 +201,7 @@ class BPETokenizer:
         (:func:`~gpt2lib.tokenizer.training.merge_pair`), repeat. Same tokens; one full scan of the word
         per merge, so quadratic on a long word."""
         parts: list[bytes] = []
-        for parts in self._reference_steps(bytes(word)):
+        for parts in self._reference_steps(bytes(word)):  # noqa: B007 - the loop variable is the result
             pass  # keep only the last step: a long word has many
         return parts
 

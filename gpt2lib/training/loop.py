@@ -199,7 +199,6 @@ def train(model: nn.Module, data: TokenData, config: TrainConfig | None = None, 
                          + "give a longer corpus")
 
     dist = distributed.setup(config.device)
-    device = dist.device
     per_step = dist.world_size * config.grad_accum
     if config.batch_size % per_step:
         raise InputError(f"batch_size {config.batch_size} must be divisible by processes x grad_accum = "
