@@ -2,7 +2,7 @@
 
 Two differences matter:
 
-* names: their ``transformer.h.3.attn.c_attn`` is our ``blocks.3.attn.w_qkv`` and so on (:data:`NAME_MAP`);
+* names: their ``transformer.h.3.attn.c_attn`` is our ``blocks.3.attn.w_qkv`` and so on (:func:`name_map`);
 * layout: GPT-2's original TensorFlow code multiplied ``x @ W`` with ``W`` stored ``(in, out)``, and Hugging
   Face kept that layout in its ``Conv1D`` layers. ``nn.Linear`` stores ``(out, in)``, so those four weights
   are transposed on the way in and on the way out. (A square ``c_proj`` would load without an error and
@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import pickle
 import re
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -53,13 +54,20 @@ _WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_m
                  "pytorch_model.bin.index.json")
 
 
-def NAME_MAP(n_layer: int) -> dict[str, tuple[str, bool]]:
+def name_map(n_layer: int) -> dict[str, tuple[str, bool]]:
     """Our parameter name -> (Hugging Face name, transpose?) for a model with ``n_layer`` blocks."""
     names = {ours: (theirs, False) for ours, theirs in _TOP_MAP.items()}
     for i in range(n_layer):
         for ours, (theirs, t) in _BLOCK_MAP.items():
             names[f"blocks.{i}.{ours}"] = (f"transformer.h.{i}.{theirs}", t)
     return names
+
+
+def NAME_MAP(n_layer: int) -> dict[str, tuple[str, bool]]:  # the old name, kept for one release
+    """Deprecated: :func:`name_map` (a function named like a constant misled readers). A
+    ``PendingDeprecationWarning``, silent in a notebook, so the chapters that still call it print nothing new."""
+    warnings.warn("gpt2lib.hf.NAME_MAP is now gpt2lib.hf.name_map", PendingDeprecationWarning, stacklevel=2)
+    return name_map(n_layer)
 
 
 def config_from_hf(hf: dict[str, Any], dropout: float = 0.0) -> GPTConfig:
@@ -115,7 +123,7 @@ def hf_to_ours(state: dict[str, Tensor], config: GPTConfig) -> dict[str, Tensor]
         state = {f"transformer.{k}": v for k, v in state.items()}
     c, out, problems = config, {}, []
     expected = _expected_shapes(c)
-    for ours, (theirs, transpose) in NAME_MAP(c.n_layer).items():
+    for ours, (theirs, transpose) in name_map(c.n_layer).items():
         if theirs not in state:
             problems.append(f"{theirs} is missing")
             continue
@@ -141,7 +149,7 @@ def ours_to_hf(model: GPT) -> dict[str, Tensor]:
     """Our weights under Hugging Face's names and layout (the tied head is stored once, as ``wte``)."""
     state = model.state_dict()
     return {theirs: (state[ours].t() if t else state[ours]).detach().contiguous().cpu()
-            for ours, (theirs, t) in NAME_MAP(model.config.n_layer).items()}
+            for ours, (theirs, t) in name_map(model.config.n_layer).items()}
 
 
 def _expected_shapes(c: GPTConfig) -> dict[str, tuple[int, ...]]:

@@ -265,11 +265,17 @@ class GPT(nn.Module):
                         do_sample=do_sample, callback=callback)
 
     @classmethod
-    def from_hf(cls, path_or_name: str | Path, **kwargs: Any) -> "GPT":
-        """Load Hugging Face GPT-2 weights; see :func:`gpt2lib.hf.load_hf`."""
+    def from_pretrained(cls, path_or_name: str | Path, **kwargs: Any) -> "GPT":
+        """Load Hugging Face GPT-2 weights (a folder, or a hub name such as ``"gpt2"``), under the name
+        Hugging Face and nanoGPT use; see :func:`gpt2lib.hf.load_hf`."""
         from .hf import load_hf
 
         return load_hf(path_or_name, **kwargs)
+
+    @classmethod
+    def from_hf(cls, path_or_name: str | Path, **kwargs: Any) -> "GPT":
+        """The same as :meth:`from_pretrained` (the name the chapters use)."""
+        return cls.from_pretrained(path_or_name, **kwargs)
 
     def to_hf(self, directory: str | Path, **kwargs: Any) -> Path:
         """Write this model so that ``GPT2LMHeadModel.from_pretrained(directory)`` loads it."""

@@ -110,8 +110,44 @@ def test_public_names_are_functions_not_modules():
         assert getattr(gpt2lib, name) is not None, name
 
 
+def test_every_root_export_is_a_function_or_a_class():
+    import inspect
+
+    import gpt2lib
+
+    for name in gpt2lib.__all__:
+        if name == "__version__":
+            continue
+        value = getattr(gpt2lib, name)
+        assert inspect.isfunction(value) or inspect.isclass(value), f"gpt2lib.{name} is {type(value).__name__}"
+
+
+def test_the_type_checking_block_names_every_lazy_export():
+    """Editors see the lazy exports through the TYPE_CHECKING imports; each must name a real export."""
+    tree = ast.parse((PACKAGE / "__init__.py").read_text("utf-8"))
+    block = next(n for n in tree.body if isinstance(n, ast.If) and getattr(n.test, "id", "") == "TYPE_CHECKING")
+    seen = {(node.module, a.name) for node in block.body if isinstance(node, ast.ImportFrom) for a in node.names}
+    import gpt2lib
+
+    assert {name for _, name in seen} == set(gpt2lib._PUBLIC)
+    assert all(gpt2lib._PUBLIC[name] == module.split(".")[0] for module, name in seen)
+
+
+def test_old_names_stay_as_aliases():
+    import warnings
+
+    from gpt2lib import GPT, hf
+
+    assert GPT.from_hf.__func__ is not None and GPT.from_pretrained.__func__ is not None
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert hf.NAME_MAP(2) == hf.name_map(2)
+    assert any(issubclass(w.category, PendingDeprecationWarning) and "name_map" in str(w.message) for w in caught)
+
+
 @pytest.mark.parametrize("name", ["generate", "train", "evaluate", "TrainConfig", "load_hf", "autocast",
-                                  "book_model", "OfflineError"])
+                                  "book_model", "OfflineError", "UserError", "chapter_model", "KVCache",
+                                  "get_batch"])
 def test_reader_names_exported(name):
     import gpt2lib
 

@@ -24,7 +24,7 @@ import json
 import os
 import re
 from pathlib import Path
-from typing import Any, Iterator
+from typing import TYPE_CHECKING, Any, Iterator
 
 import torch
 from filelock import FileLock, Timeout
@@ -34,6 +34,10 @@ from torch import nn
 
 from ..atomic import remove_stale_temporaries, write_atomic
 from ..runtime import UserError, unwrap_model
+
+if TYPE_CHECKING:
+    from ..model import GPT, GPTConfig
+    from ..tokenizer import BPETokenizer
 
 __all__ = ["FORMAT", "CheckpointError", "FolderBusyError", "NonFiniteWeightsError", "save_checkpoint",
            "read_checkpoint_info", "load_checkpoint", "has_checkpoint", "load_training_state", "hold_folder",
@@ -130,7 +134,7 @@ def read_checkpoint_info(folder: str | os.PathLike) -> dict[str, Any]:
     return info
 
 
-def model_config_of(info: dict[str, Any], where: str | os.PathLike = INFO):
+def model_config_of(info: dict[str, Any], where: str | os.PathLike = INFO) -> GPTConfig:
     """The :class:`~gpt2lib.model.GPTConfig` a checkpoint's ``model_config`` describes."""
     from ..model import GPTConfig
 
@@ -253,7 +257,8 @@ def _load_weights(model: nn.Module, path: Path) -> None:
     model.load_state_dict(tensors, strict=False)
 
 
-def load_checkpoint(folder: str | os.PathLike, *, device: torch.device | str = "cpu"):
+def load_checkpoint(folder: str | os.PathLike, *,
+                    device: torch.device | str = "cpu") -> tuple[GPT, BPETokenizer | None, dict[str, Any]]:
     """``(model, tokenizer, info)`` from a checkpoint folder: a :class:`~gpt2lib.model.GPT` with the
     saved weights in eval mode, the saved tokenizer (None if the run saved none) and ``checkpoint.json``."""
     from ..model import GPT
@@ -265,7 +270,7 @@ def load_checkpoint(folder: str | os.PathLike, *, device: torch.device | str = "
     return model.to(device).eval(), load_saved_tokenizer(folder, info), info
 
 
-def load_saved_tokenizer(folder: str | os.PathLike, info: dict[str, Any]):
+def load_saved_tokenizer(folder: str | os.PathLike, info: dict[str, Any]) -> BPETokenizer | None:
     """The tokenizer a checkpoint saved (None if it saved none)."""
     if not info.get("tokenizer"):
         return None

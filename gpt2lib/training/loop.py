@@ -117,10 +117,6 @@ class TrainConfig:
             raise InputError(f"unknown TrainConfig key(s) {unknown}; the fields are {sorted(fields)}")
         return cls(**values)
 
-    @property
-    def micro_batches(self) -> int:
-        return self.grad_accum
-
 
 @dataclass
 class TrainResult:
