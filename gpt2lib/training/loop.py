@@ -24,12 +24,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
+import numpy as np
 import torch
 from torch import nn
 
 from ..atomic import write_text_atomic
 from ..data import TokenData, get_batch
 from ..evaluation import evaluate_loss
+from ..model import GPT
 from ..runtime import InputError, UserError, autocast
 from . import distributed
 from .checkpoint import (TOKENIZER, CheckpointError, NonFiniteWeightsError, clean_folder, has_checkpoint,
@@ -181,6 +183,11 @@ def train(model: nn.Module, data: TokenData, config: TrainConfig | None = None, 
     if data.vocab_size > mcfg.vocab_size:
         raise InputError(f"the data's tokenizer has {data.vocab_size} ids but the model only {mcfg.vocab_size}; "
                          f"build the model with vocab_size={data.vocab_size}")
+    # The ids are checked here, once, so that every step's forward can skip reading them back from the device.
+    top = max((int(np.asarray(ids).max()) for ids in (data.train, data.val) if len(ids)), default=0)
+    if top >= mcfg.vocab_size:
+        raise InputError(f"the data holds token id {top}, but the model has only {mcfg.vocab_size} ids; "
+                         f"was it encoded with a tokenizer of a different vocabulary?")
     block = int(config.block_size or mcfg.block_size)
     if block > mcfg.block_size:
         raise InputError(f"block_size {block} is longer than the model's context {mcfg.block_size}")
@@ -243,6 +250,8 @@ def _train(raw: nn.Module, data: TokenData, config: TrainConfig, dist: distribut
         from torch.nn.parallel import DistributedDataParallel as DDP
 
         fwd = DDP(fwd, device_ids=[device.index] if device.type == "cuda" else None)
+    # train() checked the ids once at its edge: a gpt2lib GPT skips reading them back on every step
+    checked = {"check_ids": False} if isinstance(raw, GPT) else {}
 
     metrics = None
     if out is not None and dist.is_main:
@@ -305,7 +314,7 @@ def _train(raw: nn.Module, data: TokenData, config: TrainConfig, dist: distribut
                 sync = contextlib.nullcontext() if (not dist.enabled or m == config.grad_accum - 1) else fwd.no_sync()
                 with sync:
                     with autocast(device):
-                        _, loss = fwd(x, y)
+                        _, loss = fwd(x, y, **checked)
                     (loss / config.grad_accum).backward()
                 loss_sum += loss.detach() / config.grad_accum
             # The norm is measured even without clipping (an infinite max_norm leaves the gradient as
