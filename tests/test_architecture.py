@@ -207,3 +207,27 @@ def test_reader_names_exported(name):
     import gpt2lib
 
     assert name in gpt2lib.__all__
+
+
+def test_every_name_the_chapters_import_exists():
+    """A rename in the package keeps the old name as an alias: every ``from gpt2lib... import name`` of a
+    chapter still resolves (the chapters are executed by nbval too, but this says which name at once)."""
+    import importlib
+    import importlib.util
+    import json
+
+    missing = []
+    for nb in sorted((ROOT / "chapters").glob("*.ipynb")):
+        for cell in json.loads(nb.read_text("utf-8"))["cells"]:
+            if cell["cell_type"] != "code":
+                continue
+            for line in "".join(cell["source"]).splitlines():
+                line = line.strip()
+                if not line.startswith("from gpt2lib") or "(" in line:
+                    continue
+                node = ast.parse(line).body[0]
+                module = importlib.import_module(node.module)
+                missing += [f"{nb.name}: {node.module}.{a.name}" for a in node.names if not hasattr(module, a.name)
+                            and importlib.util.find_spec(f"{node.module}.{a.name}") is None]
+    assert not missing, "names the chapters import that the package no longer has:\n" + "\n".join(missing)
+

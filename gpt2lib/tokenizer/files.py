@@ -45,6 +45,11 @@ def gpt2_files_dir() -> Path:
     return Path(spec.origin).parent / "data"
 
 
+def sha256(path: str | Path) -> str:
+    """A file's sha256: chapter 7 checks GPT-2's files with it (:func:`gpt2lib.atomic.file_sha256`)."""
+    return file_sha256(path)
+
+
 def read_merges(path: Path) -> list[tuple[bytes, bytes]]:
     """Merges from a vocab.bpe / merges.txt file: an optional '#version' line, then 'left right' lines."""
     merges = []
