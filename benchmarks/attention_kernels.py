@@ -64,8 +64,8 @@ def main(argv: list[str] | None = None) -> int:
             for _ in range(2):  # warm-up: kernels chosen, memory allocated
                 attention(q, k, v), F.scaled_dot_product_attention(q, k, v, is_causal=True)
             for _ in range(args.rounds):
-                slow.append(timed(lambda: attention(q, k, v), device))
-                fast.append(timed(lambda: F.scaled_dot_product_attention(q, k, v, is_causal=True), device))
+                slow.append(timed(lambda q=q, k=k, v=v: attention(q, k, v), device))
+                fast.append(timed(lambda q=q, k=k, v=v: F.scaled_dot_product_attention(q, k, v, is_causal=True), device))
         a, b = statistics.median(slow), statistics.median(fast)
         scores_mb = batch * heads * T * T * torch.finfo(dtype).bits / 8 / 1e6
         print(f"{T:>6} {a:>11.3f} {b:>9.3f} {a / b:>5.1f}x {diff:>9.1e} {scores_mb:>10.1f}")

@@ -90,7 +90,7 @@ def main() -> None:
         for B, T in ((1, 256), (8, 128)):
             idx = torch.randint(0, config.vocab_size, (B, T))
             diff = (ours(idx)[0] - hf(idx).logits).abs().max().item()
-            t_hf, t_ours = timed_pair(lambda: hf(idx), lambda: ours(idx), repeat)
+            t_hf, t_ours = timed_pair(lambda idx=idx: hf(idx), lambda idx=idx: ours(idx), repeat)
             gflops = forward_flops(config, B, T) / t_ours / 1e9
             row(f"forward {B}x{T}", t_hf, t_ours, f"max |dlogits| {diff:.1e}; ours {gflops:.0f} GFLOP/s = "
                 f"{gflops / mm_gflops:.0%} of a plain {n}x{n} matmul ({mm_gflops:.0f} GFLOP/s)")

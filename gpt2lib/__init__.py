@@ -7,12 +7,14 @@ needs the tokenizer does not pay for torch's import time twice.
 
 The names a reader calls are functions and classes, never modules: ``from gpt2lib import generate, train``
 gives the functions. Their modules are named after the concept (``gpt2lib.generation``,
-``gpt2lib.training``, ``gpt2lib.evaluation``), so no module shadows a function of the same name.
+``gpt2lib.training``, ``gpt2lib.evaluation``), so no module shadows a function of the same name. (The
+modules ``attention``, ``model``, ``data``, ... are modules: the attention function a chapter teaches is
+``gpt2lib.attention.attention``.)
 """
 from __future__ import annotations
 
 import importlib
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ._version import __version__
 
@@ -27,7 +29,10 @@ _PUBLIC = {
     "describe_environment": "runtime",
     "autocast": "runtime",
     "OfflineError": "runtime",
+    "UserError": "runtime",
     "BPETokenizer": "tokenizer",
+    "get_batch": "data",
+    "KVCache": "attention",
     "GPT": "model",
     "GPTConfig": "model",
     "generate": "generation",
@@ -43,7 +48,21 @@ _PUBLIC = {
     "book_model": "book",
     "book_tokenizer": "book",
     "book_data": "book",
+    "chapter_model": "book",
 }
+
+if TYPE_CHECKING:  # what editors and type checkers see; at run time __getattr__ imports on first use
+    from .attention import KVCache
+    from .book import book_data, book_model, book_tokenizer, chapter_model
+    from .data import get_batch
+    from .evaluation import evaluate
+    from .generation import generate, stream
+    from .hf import load_hf, save_hf
+    from .model import GPT, GPTConfig
+    from .runtime import (OfflineError, UserError, autocast, autocast_dtype, cache_dir, describe_environment,
+                          get_device, is_online, on_colab, seed_everything)
+    from .tokenizer import BPETokenizer
+    from .training import TrainConfig, TrainResult, load_checkpoint, save_checkpoint, train
 
 __all__ = ["__version__", *_PUBLIC]
 

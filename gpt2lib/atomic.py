@@ -1,4 +1,4 @@
-"""Files written whole or not at all.
+"""Files written whole or not at all, and the sha256 that checks them.
 
 Every file gpt2lib writes that a later run reads (token arrays, checkpoints, tokenizers, the exercise
 record) goes through :func:`write_atomic`: the bytes go to a uniquely named temporary file beside the
@@ -9,12 +9,13 @@ sweep what an interrupted writer left behind.
 """
 from __future__ import annotations
 
+import hashlib
 import os
 import tempfile
 from pathlib import Path
 from typing import Callable
 
-__all__ = ["write_atomic", "write_bytes_atomic", "write_text_atomic", "remove_stale_temporaries"]
+__all__ = ["write_atomic", "write_bytes_atomic", "write_text_atomic", "remove_stale_temporaries", "file_sha256"]
 
 TMP_SUFFIX = ".tmp"
 
@@ -56,3 +57,15 @@ def remove_stale_temporaries(folder: str | os.PathLike) -> list[Path]:
             tmp.unlink(missing_ok=True)
             removed.append(tmp)
     return removed
+
+
+def file_sha256(path: str | os.PathLike) -> str:
+    """The sha256 of a file's bytes, read in chunks (``hashlib.file_digest`` where Python has it, 3.11+),
+    so a large array or checkpoint is never held in memory twice."""
+    with open(path, "rb") as f:
+        if hasattr(hashlib, "file_digest"):
+            return hashlib.file_digest(f, "sha256").hexdigest()
+        h = hashlib.sha256()  # Python 3.10
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+        return h.hexdigest()

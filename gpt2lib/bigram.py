@@ -12,7 +12,7 @@ bytes and over GPT-2's 50,257 tokens, where a dense V x V table would need 10 GB
 from __future__ import annotations
 
 import math
-from typing import Iterable, Sequence
+from typing import Iterable
 
 import torch
 

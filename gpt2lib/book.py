@@ -1,4 +1,4 @@
-"""The book's default model: small enough to train on a laptop CPU in about 75 s on two cores, real enough to
+"""The book's default model: small enough to train on two CPU cores in about 75 seconds, real enough to
 beat the bigram baseline clearly and to write text that reads like its corpus.
 
 The trained model ships with the package, like the corpus it was trained on: a checkpoint folder under
@@ -23,14 +23,19 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
+from .atomic import file_sha256
 from .data import TokenData, load_text, prepare, split_text
 from .evaluation import evaluate
 from .model import PRESETS, GPTConfig
-from .runtime import cache_dir, get_device, seed_everything
+from .runtime import UserError, cache_dir, get_device, seed_everything
 from .training.checkpoint import load_checkpoint, load_saved_tokenizer, read_checkpoint_info, save_checkpoint
 from .training.loop import TrainConfig, train
+
+if TYPE_CHECKING:
+    from .model import GPT
+    from .tokenizer import BPETokenizer
 
 __all__ = ["BOOK_CORPUS", "BOOK_VOCAB_SIZE", "BOOK_MODEL", "BOOK_TRAIN", "BOOK_MODEL_DIR", "BookModelError",
            "book_tokenizer", "book_data", "book_model", "book_model_info", "book_model_config",
@@ -48,12 +53,8 @@ BOOK_MODEL_DIR = Path(__file__).resolve().parent / "models" / f"book-{BOOK_CORPU
 SUMS = "SHA256SUMS"
 
 
-class BookModelError(RuntimeError):
+class BookModelError(UserError, RuntimeError):
     """The shipped book model is missing or its files are not the ones its SHA256SUMS names."""
-
-
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def verify_book_model(folder: str | os.PathLike | None = None) -> Path:
@@ -73,7 +74,7 @@ def verify_book_model(folder: str | os.PathLike | None = None) -> Path:
         raise BookModelError(f"the book model in {folder} holds {sorted(present)}, but {SUMS} lists "
                              f"{sorted(listed)}; {fix}")
     for name, digest in listed.items():
-        actual = _sha256(folder / name)
+        actual = file_sha256(folder / name)
         if actual != digest:
             raise BookModelError(f"the book model's {name} has sha256 {actual[:12]}..., {SUMS} says "
                                  f"{digest[:12]}... (a damaged copy, or a Git LFS pointer); {fix}")
@@ -93,7 +94,8 @@ def _train_tokenizer(corpus: str, vocab_size: int, progress: bool):
     return tok
 
 
-def book_tokenizer(corpus: str | None = None, vocab_size: int | None = None, *, progress: bool = False):
+def book_tokenizer(corpus: str | None = None, vocab_size: int | None = None, *,
+                   progress: bool = False) -> BPETokenizer:
     """The book's BPE tokenizer: with no arguments, the one shipped with the book model; for another
     corpus or vocabulary size, trained on that corpus's training split (cached after the first call)."""
     if corpus in (None, BOOK_CORPUS) and vocab_size in (None, BOOK_VOCAB_SIZE):
@@ -118,7 +120,7 @@ def _summary(metrics: dict[str, Any]) -> str:
             f"(a bigram over the same tokens: {metrics.get('bigram_bits_per_byte', float('nan')):.3f})")
 
 
-def book_model():
+def book_model() -> tuple[GPT, BPETokenizer]:
     """``(model, tokenizer)``: the book's trained model, as shipped with gpt2lib (eval mode, on the CPU;
     move it with ``.to(device)``), after checking its files. One line says what it is and how it scored
     when it was trained; :func:`book_model_info` returns those metrics."""
@@ -203,7 +205,7 @@ def write_book_model(model: Any, tok: Any, *, step: int, train_config: TrainConf
                         extra={"corpus": BOOK_CORPUS, "final": final})
         (built / ".lock").unlink(missing_ok=True)
         files = sorted(p for p in built.iterdir() if p.is_file())
-        (built / SUMS).write_text("".join(f"{_sha256(p)}  {p.name}\n" for p in files), encoding="utf-8")
+        (built / SUMS).write_text("".join(f"{file_sha256(p)}  {p.name}\n" for p in files), encoding="utf-8")
         for p in built.iterdir():
             p.chmod(0o644)  # the atomic writer's temporary files are private; these are package data
         verify_book_model(built)

@@ -10,7 +10,8 @@ Exit statuses follow one rule. 2: the user's input or environment is at fault (a
 corpus, an output folder holding another run, a damaged checkpoint, a device this machine lacks, a
 full disk); one line says what to do, and a saved checkpoint is never lost. 1: a bug in gpt2lib; its
 traceback is shown, since hiding it would hide the bug. Only the errors gpt2lib raises on purpose
-(its own exception classes, and the ``ValueError`` of its own input checks) count as the user's.
+(``gpt2lib.runtime.UserError`` and its subclasses) and the operating system's (a full disk, a
+read-only folder) count as the user's.
 """
 from __future__ import annotations
 
@@ -23,10 +24,12 @@ import sys
 from pathlib import Path
 from typing import Any, Sequence
 
+from .runtime import UserError
+
 __all__ = ["main", "build_parser"]
 
 
-class UsageError(Exception):
+class UsageError(UserError):
     """A mistake in the command line: printed as one line, exit status 2."""
 
 
@@ -348,17 +351,6 @@ def _eval(args: argparse.Namespace) -> int:
     return 0
 
 
-def _raised_by_gpt2lib(exc: BaseException) -> bool:
-    """Whether the line that raised ``exc`` is in gpt2lib (our own input checks), not in a library."""
-    tb = exc.__traceback__
-    if tb is None:
-        return False
-    while tb.tb_next is not None:
-        tb = tb.tb_next
-    package = Path(__file__).resolve().parent
-    return package in Path(tb.tb_frame.f_code.co_filename).resolve().parents
-
-
 _OS_HINTS = {errno.ENOSPC: "free some disk space, or choose a folder on another disk; the last checkpoint is intact",
              errno.EDQUOT: "free some disk space (quota), or choose another folder; the last checkpoint is intact",
              errno.EROFS: "the file system is read-only; choose a writable folder",
@@ -368,19 +360,12 @@ _OS_HINTS = {errno.ENOSPC: "free some disk space, or choose a folder on another 
 
 def _one_line(exc: BaseException) -> str | None:
     """The one line for an error the user can fix, or None for a bug (shown with its traceback)."""
-    from .data import CorpusError
-    from .runtime import CacheError, DeviceError, OfflineError
-    from .training import CheckpointError, DivergedError
-
-    if isinstance(exc, (UsageError, CheckpointError, CorpusError, CacheError, DeviceError, OfflineError,
-                        DivergedError)):
+    if isinstance(exc, UserError):
         return str(exc)
     if isinstance(exc, OSError) and exc.errno is not None:
         where = f" ({exc.filename})" if exc.filename else ""
         hint = _OS_HINTS.get(exc.errno, "check the path and its permissions")
         return f"{exc.strerror or exc}{where}: {hint}"
-    if isinstance(exc, (ValueError, FileNotFoundError)) and _raised_by_gpt2lib(exc):
-        return str(exc)
     return None
 
 

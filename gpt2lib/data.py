@@ -23,8 +23,8 @@ from typing import Any, Iterator
 import numpy as np
 import torch
 
-from .atomic import write_bytes_atomic
-from .runtime import OfflineError, cache_dir, is_online
+from .atomic import file_sha256, write_bytes_atomic
+from .runtime import InputError, MissingFileError, OfflineError, UserError, cache_dir, is_online
 
 __all__ = [
     "CORPORA", "TINY_SHAKESPEARE_URL", "TINY_SHAKESPEARE_SHA256", "load_text", "python_docs_text",
@@ -41,7 +41,7 @@ TEXT_SUFFIXES = (".txt", ".md", ".rst", ".py")
 ARRAYS = ("train.bin", "val.bin")
 
 
-class CorpusError(ValueError):
+class CorpusError(UserError, ValueError):
     """A corpus that cannot be had as asked: not shipped with this Python, or changed upstream."""
 
 
@@ -97,17 +97,17 @@ def load_text(corpus: str | os.PathLike) -> str:
     else:
         path = Path(corpus).expanduser()
         if not path.exists():
-            raise FileNotFoundError(f"corpus {str(corpus)!r} is neither a known name ({', '.join(CORPORA)}) "
-                                    f"nor an existing file or folder")
+            raise MissingFileError(f"corpus {str(corpus)!r} is neither a known name ({', '.join(CORPORA)}) "
+                                   f"nor an existing file or folder")
         if path.is_dir():
             files = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in TEXT_SUFFIXES)
             if not files:
-                raise ValueError(f"folder {path} holds no text files ({', '.join(TEXT_SUFFIXES)})")
+                raise InputError(f"folder {path} holds no text files ({', '.join(TEXT_SUFFIXES)})")
             text = "\n\n".join(_read_utf8(p) for p in files)
         else:
             text = _read_utf8(path)
     if not text.strip():
-        raise ValueError(f"corpus {str(corpus)!r} is empty: there is nothing to train on")
+        raise InputError(f"corpus {str(corpus)!r} is empty: there is nothing to train on")
     return text
 
 
@@ -115,7 +115,7 @@ def _read_utf8(path: Path) -> str:
     try:
         return path.read_text(encoding="utf-8")
     except UnicodeDecodeError as exc:
-        raise ValueError(f"{path} is not UTF-8 text ({exc.reason} at byte {exc.start}); convert it first, "
+        raise InputError(f"{path} is not UTF-8 text ({exc.reason} at byte {exc.start}); convert it first, "
                          f"e.g. iconv -t utf-8") from None
 
 
@@ -126,7 +126,7 @@ def split_text(text: str, val_fraction: float = 0.1) -> tuple[str, str]:
     if not isinstance(text, str):
         raise TypeError(f"text must be a str, got {type(text).__name__}")
     if not 0.0 < float(val_fraction) < 1.0:
-        raise ValueError(f"val_fraction must be between 0 and 1 (exclusive), got {val_fraction!r}")
+        raise InputError(f"val_fraction must be between 0 and 1 (exclusive), got {val_fraction!r}")
     cut = int(len(text) * (1.0 - val_fraction))
     newline = text.rfind("\n", 0, cut)
     # Prefer a line boundary, unless the text has no line break near the cut (one very long line).
@@ -134,7 +134,7 @@ def split_text(text: str, val_fraction: float = 0.1) -> tuple[str, str]:
         cut = newline + 1
     train, val = text[:cut], text[cut:]
     if not train.strip() or not val.strip():
-        raise ValueError(f"the text ({len(text)} characters) is too short to split into training and "
+        raise InputError(f"the text ({len(text)} characters) is too short to split into training and "
                          f"validation parts; give a longer corpus")
     return train, val
 
@@ -148,7 +148,7 @@ def _encode(tokenizer: Any, text: str) -> np.ndarray:
         ids = tokenizer.encode(text)
     vocab = int(tokenizer.vocab_size)
     if vocab > 2**16:
-        raise ValueError(f"vocabulary of {vocab} ids does not fit in uint16 token arrays (at most 65,536)")
+        raise InputError(f"vocabulary of {vocab} ids does not fit in uint16 token arrays (at most 65,536)")
     return np.asarray(ids, dtype=np.uint16)
 
 
@@ -159,14 +159,9 @@ def tokenizer_fingerprint(tokenizer: Any) -> str:
     arrays is keyed by it, so a retrained tokenizer never reuses stale ids.
     """
     fp = getattr(tokenizer, "fingerprint", None)
-    if isinstance(fp, str):
+    if isinstance(fp, str):  # BPETokenizer.fingerprint: its merges, pattern and special tokens
         return fp[:16]
     h = hashlib.sha256(f"{type(tokenizer).__name__}:{tokenizer.vocab_size}".encode())
-    merges = getattr(tokenizer, "merges", None)
-    if merges is not None:  # BPETokenizer: its merges, pattern and special tokens decide every id
-        h.update(repr((list(merges), getattr(tokenizer, "pattern", None),
-                       dict(getattr(tokenizer, "special_tokens", {})))).encode())
-        return h.hexdigest()[:16]
     with tempfile.TemporaryDirectory() as tmp:
         target = Path(tmp) / "tok"
         tokenizer.save(target)
@@ -196,16 +191,12 @@ class TokenData:
 
     def split(self, name: str) -> np.ndarray:
         if name not in ("train", "val"):
-            raise ValueError(f"split must be 'train' or 'val', got {name!r}")
+            raise InputError(f"split must be 'train' or 'val', got {name!r}")
         return self.train if name == "train" else self.val
 
 
 def _file_record(path: Path) -> dict[str, Any]:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return {"size": path.stat().st_size, "sha256": h.hexdigest()}
+    return {"size": path.stat().st_size, "sha256": file_sha256(path)}
 
 
 def _cached(folder: Path) -> dict[str, Any] | None:
@@ -263,12 +254,12 @@ def prepare(corpus: str | os.PathLike, tokenizer: Any, *, val_fraction: float = 
 # ------------------------------------------------------------------------------------------ batches
 def _check_windows(data: np.ndarray | torch.Tensor, block_size: int, batch_size: int) -> int:
     if not isinstance(block_size, int) or block_size < 1:
-        raise ValueError(f"block_size must be a positive int, got {block_size!r}")
+        raise InputError(f"block_size must be a positive int, got {block_size!r}")
     if not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
+        raise InputError(f"batch_size must be a positive int, got {batch_size!r}")
     n = len(data)
     if n < block_size + 1:
-        raise ValueError(f"{n} tokens cannot fill one window of block_size + 1 = {block_size + 1}; "
+        raise InputError(f"{n} tokens cannot fill one window of block_size + 1 = {block_size + 1}; "
                          f"use a smaller block_size or a longer corpus")
     return n
 
@@ -286,10 +277,10 @@ def get_batch(data: np.ndarray | torch.Tensor, batch_size: int, block_size: int,
     else:
         starts = torch.as_tensor(starts)
         if starts.dim() != 1 or starts.is_floating_point() or starts.dtype == torch.bool:
-            raise ValueError(f"starts must be a 1-D tensor of integer positions, got {starts.dtype} of shape "
+            raise InputError(f"starts must be a 1-D tensor of integer positions, got {starts.dtype} of shape "
                              f"{tuple(starts.shape)}")
         if len(starts) and (int(starts.min()) < 0 or int(starts.max()) > n - block_size - 1):
-            raise ValueError(f"starts must lie in [0, {n - block_size - 1}] so that each window of "
+            raise InputError(f"starts must lie in [0, {n - block_size - 1}] so that each window of "
                              f"block_size + 1 = {block_size + 1} fits in {n} tokens; got "
                              f"[{int(starts.min())}, {int(starts.max())}]")
     rows = [np.asarray(data[int(s): int(s) + block_size + 1], dtype=np.int64) for s in starts]

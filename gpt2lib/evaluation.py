@@ -19,6 +19,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from .runtime import InputError
+
 __all__ = [
     "evaluate_loss", "perplexity", "bits_per_byte", "bigram_bits_per_byte", "evaluate",
     "flops_per_token", "training_flops", "training_bytes_per_parameter", "training_memory_bytes",
@@ -61,7 +63,7 @@ def evaluate_loss(model: torch.nn.Module, ids: np.ndarray | torch.Tensor, *, blo
 def perplexity(mean_nll_nats: float) -> float:
     """exp(loss): the number of equally likely tokens the model is, on average, choosing among."""
     if not math.isfinite(mean_nll_nats) or mean_nll_nats < 0:
-        raise ValueError(f"mean_nll_nats must be a finite loss >= 0, got {mean_nll_nats}")
+        raise InputError(f"mean_nll_nats must be a finite loss >= 0, got {mean_nll_nats}")
     return math.exp(mean_nll_nats)
 
 
@@ -71,9 +73,9 @@ def bits_per_byte(mean_nll_nats: float, n_tokens: int, n_bytes: int) -> float:
     Comparable across tokenizers, since every tokenizer encodes the same bytes.
     """
     if n_tokens <= 0 or n_bytes <= 0:
-        raise ValueError(f"n_tokens and n_bytes must be positive, got {n_tokens} and {n_bytes}")
+        raise InputError(f"n_tokens and n_bytes must be positive, got {n_tokens} and {n_bytes}")
     if not math.isfinite(mean_nll_nats) or mean_nll_nats < 0:
-        raise ValueError(f"mean_nll_nats must be a finite loss >= 0, got {mean_nll_nats}")
+        raise InputError(f"mean_nll_nats must be a finite loss >= 0, got {mean_nll_nats}")
     return mean_nll_nats * n_tokens / (n_bytes * LN2)
 
 
@@ -110,14 +112,14 @@ def flops_per_token(n_params: int, *, n_layer: int = 0, seq_len: int = 0, n_embd
     """Training FLOPs per token: 6 N, plus attention's 6 * 2 * n_layer * seq_len * n_embd when the shape
     is given (the QK^T and AV products, which have no parameters; Kaplan et al. 2020, table 1)."""
     if n_params <= 0:
-        raise ValueError(f"n_params must be positive, got {n_params}")
+        raise InputError(f"n_params must be positive, got {n_params}")
     return 6.0 * n_params + 12.0 * n_layer * seq_len * n_embd
 
 
 def training_flops(n_params: int, n_tokens: float) -> float:
     """C = 6 N D: the FLOPs of training ``n_params`` parameters on ``n_tokens`` tokens."""
     if n_tokens <= 0:
-        raise ValueError(f"n_tokens must be positive, got {n_tokens}")
+        raise InputError(f"n_tokens must be positive, got {n_tokens}")
     return flops_per_token(n_params) * n_tokens
 
 
@@ -135,7 +137,7 @@ def training_bytes_per_parameter() -> int:
 def training_memory_bytes(n_params: int) -> int:
     """Weights + gradients + Adam state for ``n_params`` parameters (activations not included)."""
     if n_params <= 0:
-        raise ValueError(f"n_params must be positive, got {n_params}")
+        raise InputError(f"n_params must be positive, got {n_params}")
     return n_params * training_bytes_per_parameter()
 
 
@@ -154,9 +156,9 @@ def inference_memory_bytes(n_params: int, *, n_layer: int, n_embd: int, seq_len:
 def gpu_hours(n_params: int, n_tokens: float, *, peak_flops: float, mfu: float = 0.4) -> float:
     """GPU-hours to train: 6 N D FLOPs at ``mfu`` of a GPU's ``peak_flops`` per second."""
     if not 0 < mfu <= 1:
-        raise ValueError(f"mfu must be in (0, 1], got {mfu}")
+        raise InputError(f"mfu must be in (0, 1], got {mfu}")
     if peak_flops <= 0:
-        raise ValueError(f"peak_flops must be positive, got {peak_flops}")
+        raise InputError(f"peak_flops must be positive, got {peak_flops}")
     return training_flops(n_params, n_tokens) / (peak_flops * mfu) / 3600.0
 
 

@@ -2,7 +2,7 @@
 
 Two differences matter:
 
-* names: their ``transformer.h.3.attn.c_attn`` is our ``blocks.3.attn.w_qkv`` and so on (:data:`NAME_MAP`);
+* names: their ``transformer.h.3.attn.c_attn`` is our ``blocks.3.attn.w_qkv`` and so on (:func:`name_map`);
 * layout: GPT-2's original TensorFlow code multiplied ``x @ W`` with ``W`` stored ``(in, out)``, and Hugging
   Face kept that layout in its ``Conv1D`` layers. ``nn.Linear`` stores ``(out, in)``, so those four weights
   are transposed on the way in and on the way out. (A square ``c_proj`` would load without an error and
@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import pickle
 import re
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +26,7 @@ from torch import Tensor
 
 from .atomic import write_atomic, write_text_atomic
 from .model import GPT, GPTConfig
-from .runtime import OfflineError, is_online
+from .runtime import InputError, OfflineError, is_online
 
 __all__ = ["load_hf", "save_hf", "config_from_hf", "config_to_hf", "hf_to_ours", "ours_to_hf", "find_gpt2",
            "OPENAI_GPT2"]
@@ -53,7 +54,7 @@ _WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_m
                  "pytorch_model.bin.index.json")
 
 
-def NAME_MAP(n_layer: int) -> dict[str, tuple[str, bool]]:
+def name_map(n_layer: int) -> dict[str, tuple[str, bool]]:
     """Our parameter name -> (Hugging Face name, transpose?) for a model with ``n_layer`` blocks."""
     names = {ours: (theirs, False) for ours, theirs in _TOP_MAP.items()}
     for i in range(n_layer):
@@ -62,10 +63,17 @@ def NAME_MAP(n_layer: int) -> dict[str, tuple[str, bool]]:
     return names
 
 
+def NAME_MAP(n_layer: int) -> dict[str, tuple[str, bool]]:  # the old name, kept for one release
+    """Deprecated: :func:`name_map` (a function named like a constant misled readers). A
+    ``PendingDeprecationWarning``, silent in a notebook, so the chapters that still call it print nothing new."""
+    warnings.warn("gpt2lib.hf.NAME_MAP is now gpt2lib.hf.name_map", PendingDeprecationWarning, stacklevel=2)
+    return name_map(n_layer)
+
+
 def config_from_hf(hf: dict[str, Any], dropout: float = 0.0) -> GPTConfig:
     """Our config from the fields of a Hugging Face GPT-2 ``config.json``; refuses variants we do not build."""
     if hf.get("model_type", "gpt2") != "gpt2":
-        raise ValueError(f"this is a {hf.get('model_type')!r} checkpoint; gpt2lib loads GPT-2 checkpoints only")
+        raise InputError(f"this is a {hf.get('model_type')!r} checkpoint; gpt2lib loads GPT-2 checkpoints only")
     act = hf.get("activation_function", "gelu_new")
     n_embd = hf.get("n_embd", 768)
     unsupported = []
@@ -83,7 +91,7 @@ def config_from_hf(hf: dict[str, Any], dropout: float = 0.0) -> GPTConfig:
     if hf.get("tie_word_embeddings", True) is False:
         unsupported.append("tie_word_embeddings=False (ours ties the head to the embedding)")
     if unsupported:
-        raise ValueError("this GPT-2 variant is not supported: " + "; ".join(unsupported))
+        raise InputError("this GPT-2 variant is not supported: " + "; ".join(unsupported))
     return GPTConfig(vocab_size=hf.get("vocab_size", 50257), block_size=hf.get("n_positions", 1024),
                      n_layer=hf.get("n_layer", 12), n_head=hf.get("n_head", 12), n_embd=n_embd,
                      dropout=dropout, bias=True)
@@ -92,7 +100,7 @@ def config_from_hf(hf: dict[str, Any], dropout: float = 0.0) -> GPTConfig:
 def config_to_hf(config: GPTConfig) -> dict[str, Any]:
     """A Hugging Face GPT-2 ``config.json`` for our config (dropout applied in the same three places)."""
     if not config.bias:
-        raise ValueError("Hugging Face's GPT-2 always has biases; export a model built with bias=True")
+        raise InputError("Hugging Face's GPT-2 always has biases; export a model built with bias=True")
     return {
         "architectures": ["GPT2LMHeadModel"], "model_type": "gpt2",
         "vocab_size": config.vocab_size, "n_positions": config.block_size, "n_ctx": config.block_size,
@@ -115,7 +123,7 @@ def hf_to_ours(state: dict[str, Tensor], config: GPTConfig) -> dict[str, Tensor]
         state = {f"transformer.{k}": v for k, v in state.items()}
     c, out, problems = config, {}, []
     expected = _expected_shapes(c)
-    for ours, (theirs, transpose) in NAME_MAP(c.n_layer).items():
+    for ours, (theirs, transpose) in name_map(c.n_layer).items():
         if theirs not in state:
             problems.append(f"{theirs} is missing")
             continue
@@ -130,7 +138,7 @@ def hf_to_ours(state: dict[str, Tensor], config: GPTConfig) -> dict[str, Tensor]
     if extra:
         problems.append(f"the file has more blocks than n_layer={c.n_layer} (e.g. {extra[0]})")
     if problems:
-        raise ValueError("checkpoint does not match the config (n_layer, n_embd, vocab_size, block_size): "
+        raise InputError("checkpoint does not match the config (n_layer, n_embd, vocab_size, block_size): "
                          + "; ".join(problems[:5]) + ("; ..." if len(problems) > 5 else "")
                          + ". Load it with the config.json saved beside it, or pick the matching preset")
     out["lm_head.weight"] = out["wte.weight"]
@@ -141,7 +149,7 @@ def ours_to_hf(model: GPT) -> dict[str, Tensor]:
     """Our weights under Hugging Face's names and layout (the tied head is stored once, as ``wte``)."""
     state = model.state_dict()
     return {theirs: (state[ours].t() if t else state[ours]).detach().contiguous().cpu()
-            for ours, (theirs, t) in NAME_MAP(model.config.n_layer).items()}
+            for ours, (theirs, t) in name_map(model.config.n_layer).items()}
 
 
 def _expected_shapes(c: GPTConfig) -> dict[str, tuple[int, ...]]:
@@ -154,11 +162,11 @@ def _resolve(path_or_name: str | Path) -> Path:
     path = Path(path_or_name).expanduser()
     if path.is_dir():
         if not (path / "config.json").exists() or not any((path / f).exists() for f in _WEIGHT_FILES):
-            raise ValueError(f"{path} holds no Hugging Face model: it needs config.json and one of "
+            raise InputError(f"{path} holds no Hugging Face model: it needs config.json and one of "
                              f"{', '.join(_WEIGHT_FILES)} (write them with save_pretrained or model.to_hf)")
         return path
     if path.exists():
-        raise ValueError(f"{path} is a file; pass the directory that holds config.json and the weights")
+        raise InputError(f"{path} is a file; pass the directory that holds config.json and the weights")
     name = str(path_or_name)
     if not is_online():
         raise OfflineError(f"no directory {name!r} here, and we are offline so the hub cannot be asked; pass "
@@ -221,7 +229,7 @@ def _read_one(file: Path) -> dict[str, Tensor]:
     try:
         return torch.load(file, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as err:
-        raise ValueError(f"{file} holds more than tensors, so it is not loaded (a pickle can run code); "
+        raise InputError(f"{file} holds more than tensors, so it is not loaded (a pickle can run code); "
                          f"if you trust its source, re-save its state_dict with safetensors") from err
 
 
@@ -261,10 +269,10 @@ def save_hf(model: GPT, directory: str | Path, tokenizer: Any = None) -> Path:
             from .tokenizer import BPETokenizer
 
             if tokenizer != "gpt2":
-                raise ValueError(f"tokenizer must be a BPETokenizer or 'gpt2', got {tokenizer!r}")
+                raise InputError(f"tokenizer must be a BPETokenizer or 'gpt2', got {tokenizer!r}")
             tokenizer = BPETokenizer.gpt2()
         if getattr(tokenizer, "vocab_size", model.config.vocab_size) > model.config.vocab_size:
-            raise ValueError(f"tokenizer has {tokenizer.vocab_size} tokens but the model only "
+            raise InputError(f"tokenizer has {tokenizer.vocab_size} tokens but the model only "
                              f"{model.config.vocab_size}; export the tokenizer the model was trained with")
         tokenizer.save_gpt2_files(directory)
     return directory

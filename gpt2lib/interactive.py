@@ -98,7 +98,7 @@ def attention_explorer(maps: Any, tokens: Sequence[Any], *, title: str | None = 
     query = T - 1 if query is None else query
     if not 0 <= query < T:
         raise ValueError(f"query must be in [0, {T})")
-    rounded = [[[[round(float(x), digits) for x in row] for row in h] for h in l] for l in m]
+    rounded = [[[[round(float(x), digits) for x in row] for row in h] for h in layer] for layer in m]
     data = {"maps": rounded, "tokens": [_label(t) for t in tokens], "layer": layer, "head": head, "query": query}
     fig_id = _fig_id("attn", json.dumps(data))
     heading = f'<div style="font-weight:600;margin-bottom:4px">{html.escape(title)}</div>' if title else ""

@@ -153,7 +153,7 @@ class GPT(nn.Module):
         return n
 
     # -- the forward pass ------------------------------------------------------------------------------
-    def _check_ids(self, idx: Any, past: int = 0, name: str = "idx") -> Tensor:
+    def _check_ids(self, idx: Any, past: int = 0, name: str = "idx", check_range: bool = True) -> Tensor:
         if not isinstance(idx, Tensor):
             raise TypeError(f"{name} must be a torch.Tensor of token ids, got {type(idx).__name__}; "
                             f"use torch.tensor([ids]) for a batch of one")
@@ -171,8 +171,9 @@ class GPT(nn.Module):
                 f"sequence of {past + T} tokens is longer than the context (block_size="
                 f"{self.config.block_size}); keep the last {self.config.block_size}: {name}[:, -block_size:]"
             )
-        # the range check reads two numbers back from the device; torch.compile traces without it
-        if idx.device.type != "meta" and not torch.compiler.is_compiling():
+        # the range check reads two numbers back from the device (a host sync on a GPU): the training loop,
+        # which checked its data once at its edge, turns it off; torch.compile traces without it
+        if check_range and idx.device.type != "meta" and not torch.compiler.is_compiling():
             lo, hi = int(idx.min()), int(idx.max())
             if lo < 0 or hi >= self.config.vocab_size:
                 raise ValueError(f"token ids must be in [0, {self.config.vocab_size}), found {lo if lo < 0 else hi}; "
@@ -180,14 +181,14 @@ class GPT(nn.Module):
         return idx
 
     def hidden_states(self, idx: Tensor, cache: KVCache | None = None,
-                      attn_sink: list[Tensor] | None = None) -> Tensor:
+                      attn_sink: list[Tensor] | None = None, *, check_ids: bool = True) -> Tensor:
         """The final-LayerNorm output ``(B, T, n_embd)``, before the language-model head.
 
         With ``cache``, ``idx`` holds only the new tokens; their positions continue after the cached ones.
         With ``attn_sink`` (a list), every layer's attention weights are appended to it.
         """
         past = cache.length if cache is not None else 0
-        idx = self._check_ids(idx, past)
+        idx = self._check_ids(idx, past, check_range=check_ids)
         T = idx.size(1)
         pos = torch.arange(past, past + T, device=idx.device)
         x = self.drop(self.wte(idx) + self.wpe(pos))
@@ -200,10 +201,12 @@ class GPT(nn.Module):
         return self.ln_f(x)
 
     def forward(self, idx: Tensor, targets: Tensor | None = None,
-                cache: KVCache | None = None) -> tuple[Tensor, Tensor | None]:
+                cache: KVCache | None = None, *, check_ids: bool = True) -> tuple[Tensor, Tensor | None]:
         """``(logits, loss)``: logits ``(B, T, vocab_size)``; loss is None without ``targets``.
-        Target positions equal to -100 are ignored (padding, or a prompt not to be learned)."""
-        logits = self.lm_head(self.hidden_states(idx, cache))
+        Target positions equal to -100 are ignored (padding, or a prompt not to be learned).
+        ``check_ids=False`` skips the checks that read values back from the device (ids and targets in
+        range): for callers that checked their data once at their edge, as :func:`gpt2lib.train` does."""
+        logits = self.lm_head(self.hidden_states(idx, cache, check_ids=check_ids))
         if targets is None:
             return logits, None
         if not isinstance(targets, Tensor) or targets.is_floating_point():
@@ -211,7 +214,7 @@ class GPT(nn.Module):
         if targets.shape != idx.shape:
             raise ValueError(f"targets must have the shape of idx {tuple(idx.shape)}, got {tuple(targets.shape)}; "
                              f"targets are idx shifted left by one")
-        if targets.device.type != "meta" and not torch.compiler.is_compiling():
+        if check_ids and targets.device.type != "meta" and not torch.compiler.is_compiling():
             # one read-back for three checks: a position to learn exists, and every id is in range
             kept = targets != -100
             lo, hi, n = (int(v) for v in torch.stack([targets.masked_fill(~kept, 0).min(),
@@ -265,11 +268,17 @@ class GPT(nn.Module):
                         do_sample=do_sample, callback=callback)
 
     @classmethod
-    def from_hf(cls, path_or_name: str | Path, **kwargs: Any) -> "GPT":
-        """Load Hugging Face GPT-2 weights; see :func:`gpt2lib.hf.load_hf`."""
+    def from_pretrained(cls, path_or_name: str | Path, **kwargs: Any) -> "GPT":
+        """Load Hugging Face GPT-2 weights (a folder, or a hub name such as ``"gpt2"``), under the name
+        Hugging Face and nanoGPT use; see :func:`gpt2lib.hf.load_hf`."""
         from .hf import load_hf
 
         return load_hf(path_or_name, **kwargs)
+
+    @classmethod
+    def from_hf(cls, path_or_name: str | Path, **kwargs: Any) -> "GPT":
+        """The same as :meth:`from_pretrained` (the name the chapters use)."""
+        return cls.from_pretrained(path_or_name, **kwargs)
 
     def to_hf(self, directory: str | Path, **kwargs: Any) -> Path:
         """Write this model so that ``GPT2LMHeadModel.from_pretrained(directory)`` loads it."""

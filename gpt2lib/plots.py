@@ -1,14 +1,13 @@
 """Static figures the chapters share: loss curves, attention maps, next-token bars, token boundaries.
 
 Nothing here imports a heavy gpt2lib module (model, train, ...): a figure takes plain numbers, lists or
-tensors, so any chapter can draw with it, and nothing imports this module (DESIGN.md). matplotlib is
+tensors, so any chapter can draw with it, and no gpt2lib module imports this one. matplotlib is
 imported when a figure is drawn, not when the module is imported.
 """
 from __future__ import annotations
 
 import html
 import json
-import math
 from pathlib import Path
 from typing import Any, Sequence
 

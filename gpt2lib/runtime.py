@@ -1,6 +1,7 @@
-"""Where the code runs: device choice, seeding, online/Colab detection and the cache folder.
+"""Where the code runs: device choice, seeding, online/Colab detection and the cache folder; and
+``UserError``, the base of the errors gpt2lib raises on purpose.
 
-This module imports nothing else from gpt2lib, so every other module may import it.
+It imports only ``_version`` (lazily), so every module the map allows may import it.
 """
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import sys
 from pathlib import Path
 from typing import Iterator
 
+import platformdirs
 import torch
 
 DEVICE_ENV = "GPT2LIB_DEVICE"
@@ -23,11 +25,25 @@ _VALID_DEVICES = ("cuda", "mps", "cpu")
 SEED_MAX = 2**64 - 1  # torch.manual_seed takes at most 64 bits
 
 
-class DeviceError(RuntimeError):
+class UserError(Exception):
+    """Base of the errors gpt2lib raises on purpose: the input or the environment is at fault, and the
+    message says what to do. ``python -m gpt2lib`` prints these as one line (exit status 2); any
+    other exception is a bug and keeps its traceback."""
+
+
+class InputError(UserError, ValueError):
+    """A bad value at a public function's edge. A ``ValueError``, so ``except ValueError`` still catches it."""
+
+
+class MissingFileError(UserError, FileNotFoundError):
+    """A file or folder the caller named (or a package must ship) is not there."""
+
+
+class DeviceError(UserError, RuntimeError):
     """A device was asked for by name and this machine does not have it."""
 
 
-class CacheError(ValueError):
+class CacheError(UserError, ValueError):
     """The cache folder (``GPT2LIB_CACHE``) cannot be used as a folder."""
 
 
@@ -60,7 +76,7 @@ def get_device(prefer: str | None = None) -> torch.device:
     if choice:
         kind = choice.split(":", 1)[0].lower()
         if kind not in _VALID_DEVICES:
-            raise ValueError(
+            raise InputError(
                 f"unknown device {choice!r}: use one of {', '.join(_VALID_DEVICES)} "
                 f"(or unset {DEVICE_ENV} to choose automatically)"
             )
@@ -84,7 +100,7 @@ def seed_everything(seed: int = 1337) -> torch.Generator:
     if not isinstance(seed, int) or isinstance(seed, bool):
         raise TypeError(f"seed must be an int, got {type(seed).__name__}")
     if not 0 <= seed <= SEED_MAX:
-        raise ValueError(f"seed must be in [0, 2**64 - 1] (torch keeps 64 bits of it), got {seed}")
+        raise InputError(f"seed must be in [0, 2**64 - 1] (torch keeps 64 bits of it), got {seed}")
     random.seed(seed)
     try:
         import numpy as np
@@ -119,7 +135,7 @@ def autocast(device: torch.device | str) -> Iterator[None]:
             yield
 
 
-class OfflineError(RuntimeError):
+class OfflineError(UserError, RuntimeError):
     """Something had to be fetched from the network, and this machine is offline (or told to be)."""
 
 
@@ -145,19 +161,26 @@ def is_online(host: str = "huggingface.co", port: int = 443, timeout: float = 1.
         return False
 
 
+def default_cache_root() -> Path:
+    """gpt2lib's cache folder when ``GPT2LIB_CACHE`` is not set: the platform's user cache folder
+    (``platformdirs``: ``$XDG_CACHE_HOME/gpt2lib``, by default ``~/.cache/gpt2lib``, on Linux;
+    ``~/Library/Caches/gpt2lib`` on macOS; ``%LOCALAPPDATA%\\gpt2lib\\Cache`` on Windows)."""
+    return Path(platformdirs.user_cache_dir("gpt2lib", appauthor=False))
+
+
 def cache_dir(*parts: str) -> Path:
     """The folder where gpt2lib caches what it builds or downloads (created on demand).
 
-    ``GPT2LIB_CACHE`` overrides the default ``~/.cache/gpt2lib``.
+    ``GPT2LIB_CACHE`` overrides the default, :func:`default_cache_root`.
     """
-    root = Path(os.environ.get(CACHE_ENV) or Path.home() / ".cache" / "gpt2lib")
+    root = Path(os.environ.get(CACHE_ENV) or default_cache_root())
     path = root.joinpath(*parts)
     try:
         path.mkdir(parents=True, exist_ok=True)
     except (FileExistsError, NotADirectoryError):
         blocker = next((p for p in [path, *path.parents] if p.exists() and not p.is_dir()), path)
         raise CacheError(f"the cache folder {path} cannot be made: {blocker} is a file; set {CACHE_ENV} "
-                         f"to a folder (or unset it for ~/.cache/gpt2lib)") from None
+                         f"to a folder (or unset it for {default_cache_root()})") from None
     return path
 
 

@@ -1,36 +1,12 @@
 """What a reader's browser must see on every chapter page, as a function the tests call."""
 from __future__ import annotations
 
-import os
-import shutil
-from collections.abc import Mapping
+import sys
+from pathlib import Path
 from urllib.parse import urlparse
 
-# Where a Chromium-family browser lives when no variable names one: commands looked up on PATH, then
-# the usual application paths (macOS has no command on PATH for its apps).
-CHROMIUM_COMMANDS = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
-CHROMIUM_APPS = ("/Applications/Chromium.app/Contents/MacOS/Chromium",
-                 "/Applications/Google Chrome.app/Contents/MacOS/Google Chrome")
-CHROMIUM_VARIABLES = ("CHROMIUM", "BROWSER_PATH")
-
-
-def find_chromium(environ: Mapping[str, str] | None = None) -> str | None:
-    """The browser the page checks drive: ``$CHROMIUM`` or ``$BROWSER_PATH`` (a path or a command
-    name) when set, else the first of :data:`CHROMIUM_COMMANDS` on PATH, else a macOS app; None when
-    there is none. A variable that names nothing raises, so that a typo is not silently replaced."""
-    env = os.environ if environ is None else environ
-    for var in CHROMIUM_VARIABLES:
-        value = env.get(var)
-        if value:
-            found = value if os.path.isfile(value) and os.access(value, os.X_OK) else shutil.which(value, path=env.get("PATH"))
-            if not found:
-                raise FileNotFoundError(f"{var}={value!r} is not an executable browser: fix or unset it")
-            return found
-    for name in CHROMIUM_COMMANDS:
-        found = shutil.which(name, path=env.get("PATH"))
-        if found:
-            return found
-    return next((app for app in CHROMIUM_APPS if os.path.isfile(app)), None)
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tools"))
+from find_chromium import CHROMIUM_APPS, CHROMIUM_COMMANDS, CHROMIUM_VARIABLES, find_chromium  # noqa: E402,F401
 
 MATHJAX_READY = """async () => {
   if (!window.MathJax || !MathJax.startup || !MathJax.startup.promise) return false;

@@ -353,6 +353,30 @@ def test_bugs_show_their_traceback_and_our_errors_do_not(copy, capsys, monkeypat
     with pytest.raises(ValueError):
         main(["eval", "--ckpt", str(copy)])
 
+    def plain_value_error_in_gpt2lib(*args, **kwargs):
+        raise ValueError("an assertion of gpt2lib's own, not a UserError")  # a bug, wherever it is raised
+
+    monkeypatch.setattr(ckpt, "load_checkpoint", plain_value_error_in_gpt2lib)
+    with pytest.raises(ValueError, match="not a UserError"):
+        main(["eval", "--ckpt", str(copy)])
+
+
+def test_the_errors_raised_on_purpose_are_user_errors():
+    from gpt2lib.book import BookModelError
+    from gpt2lib.cli import UsageError
+    from gpt2lib.data import CorpusError
+    from gpt2lib.runtime import (CacheError, DeviceError, InputError, MissingFileError, OfflineError,
+                                 UserError)
+    from gpt2lib.tokenizer.files import TokenizerFileError
+    from gpt2lib.training import CheckpointError, DivergedError, FolderBusyError
+
+    for cls in (BookModelError, UsageError, CorpusError, CacheError, DeviceError, InputError, MissingFileError,
+                OfflineError, TokenizerFileError, CheckpointError, DivergedError, FolderBusyError):
+        assert issubclass(cls, UserError), cls
+    # the built-in base each had stays, so existing `except ValueError:` and friends still catch them
+    assert issubclass(InputError, ValueError) and issubclass(MissingFileError, FileNotFoundError)
+    assert issubclass(CheckpointError, ValueError) and issubclass(OfflineError, RuntimeError)
+
 
 def test_exit_status_2_and_1_from_a_shell(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "gpt2lib", "eval", "--ckpt", str(tmp_path / "none")],

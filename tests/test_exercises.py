@@ -1270,7 +1270,7 @@ def _agree_transformer_block(rng: random.Random) -> None:
         block = model.blocks[0]
         x = torch.randn(rng.randint(1, 3), rng.randint(1, 9), model.config.n_embd)
         with torch.no_grad():
-            key = REGISTRY["transformer_block"].reference(x, block.ln_1, lambda h: block.attn(h)[0], block.ln_2, block.mlp)
+            key = REGISTRY["transformer_block"].reference(x, block.ln_1, lambda h, block=block: block.attn(h)[0], block.ln_2, block.mlp)
             torch.testing.assert_close(key, block(x)[0])
 
 

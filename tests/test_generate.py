@@ -50,7 +50,7 @@ def test_top_p_keeps_the_smallest_set_reaching_p():
 
 
 def test_filters_agree_with_hugging_face():
-    transformers = pytest.importorskip("transformers")
+    pytest.importorskip("transformers")
     from transformers.generation.logits_process import TopKLogitsWarper, TopPLogitsWarper
 
     torch.manual_seed(1)

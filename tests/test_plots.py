@@ -22,7 +22,7 @@ def teardown_function():
 def test_plot_losses_draws_train_val_and_baseline():
     ax = plots.plot_losses([0, 10, 20], [3.0, 2.5, 2.0], val=[3.1, 2.2], baselines={"bigram": 2.4})
     lines = ax.get_lines()
-    assert [list(l.get_ydata()) for l in lines[:2]] == [[3.0, 2.5, 2.0], [3.1, 2.2]]
+    assert [list(line.get_ydata()) for line in lines[:2]] == [[3.0, 2.5, 2.0], [3.1, 2.2]]
     assert list(lines[1].get_xdata()) == [0, 20]  # validation spread over the run
     assert list(lines[2].get_ydata()) == [2.4, 2.4]
     assert "bigram (2.400)" in [t.get_text() for t in ax.get_legend().get_texts()]

@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import random
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -97,6 +99,16 @@ def test_cache_dir_honours_environment(monkeypatch, tmp_path):
     monkeypatch.setenv(runtime.CACHE_ENV, str(tmp_path / "c"))
     path = runtime.cache_dir("models", "x")
     assert path == tmp_path / "c" / "models" / "x" and path.is_dir()
+
+
+def test_the_default_cache_is_the_platforms_and_honours_xdg(monkeypatch, tmp_path):
+    monkeypatch.delenv(runtime.CACHE_ENV, raising=False)
+    if sys.platform.startswith("linux"):
+        monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+        assert runtime.cache_dir("data") == tmp_path / "xdg" / "gpt2lib" / "data"
+        monkeypatch.delenv("XDG_CACHE_HOME")
+        assert runtime.default_cache_root() == Path.home() / ".cache" / "gpt2lib"
+    assert runtime.default_cache_root().name in ("gpt2lib", "Cache")
 
 
 def test_autocast_is_fp32_on_cpu():

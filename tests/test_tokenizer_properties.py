@@ -9,8 +9,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from gpt2lib.tokenizer import BPETokenizer, GPT2_PATTERN
-from gpt2lib.tokenizer import files as tok_files
+from gpt2lib.tokenizer import BPETokenizer
 from gpt2lib.tokenizer.bytes_map import split
 from gpt2lib.tokenizer.training import count_words, train_merges, train_merges_naive
 

@@ -100,6 +100,24 @@ def test_batch_must_divide_into_micro_batches(data):
         train(tiny_model(), data, quick(batch_size=6, grad_accum=4), progress=False)
 
 
+def test_ids_beyond_the_model_are_refused_once_at_the_edge(data):
+    import dataclasses
+
+    import numpy as np
+
+    bad = dataclasses.replace(data, val=np.append(np.asarray(data.val), 300).astype(np.uint16))
+    with pytest.raises(ValueError, match="token id 300, but the model has only 256"):
+        train(tiny_model(), bad, quick(), progress=False)
+
+
+def test_forward_can_skip_the_range_check_its_caller_made():
+    model = tiny_model()
+    idx = torch.tensor([[1, 2, 3]])
+    with pytest.raises(ValueError, match="found 256"):
+        model(torch.tensor([[1, 256]]))
+    torch.testing.assert_close(model(idx, check_ids=False)[0], model(idx)[0])
+
+
 # ---------------------------------------------------------------------------------- checkpoints
 def test_checkpoint_round_trip(tmp_path):
     model = tiny_model(3)

@@ -2,10 +2,11 @@
 checkout's location) in outputs with neutral ones, and drop execution timing metadata."""
 from __future__ import annotations
 
-import json
 import re
 import sys
 from pathlib import Path
+
+import nbformat
 
 ROOT = str(Path(__file__).resolve().parent.parent)
 HOME = str(Path.home())
@@ -19,20 +20,19 @@ def scrub(text: str) -> str:
 
 
 def clean(path: Path) -> None:
-    nb = json.loads(path.read_text(encoding="utf-8"))
-    for cell in nb["cells"]:
-        cell.get("metadata", {}).pop("execution", None)
+    # nbformat joins multi-line strings on read and splits them again on write, in the committed layout
+    nb = nbformat.read(path, as_version=nbformat.NO_CONVERT)
+    for cell in nb.cells:
+        cell.metadata.pop("execution", None)
         for out in cell.get("outputs", []):
             if "text" in out:
-                out["text"] = [scrub(t) for t in out["text"]] if isinstance(out["text"], list) else scrub(out["text"])
+                out.text = scrub(out.text)
             for key in ("text/plain", "text/html", "text/markdown"):
-                data = out.get("data", {})
-                if key in data:
-                    v = data[key]
-                    data[key] = [scrub(t) for t in v] if isinstance(v, list) else scrub(v)
-            if out.get("output_type") == "error":
-                out["traceback"] = [scrub(t) for t in out.get("traceback", [])]
-    path.write_text(json.dumps(nb, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+                if key in out.get("data", {}):
+                    out.data[key] = scrub(out.data[key])
+            if out.output_type == "error":
+                out.traceback = [scrub(t) for t in out.get("traceback", [])]
+    nbformat.write(nb, path)
 
 
 if __name__ == "__main__":

@@ -9,9 +9,10 @@
 # Offline: nothing here uses the network. PYTHON overrides the interpreter; STEPS the training length.
 set -uo pipefail
 cd "$(dirname "$0")/.."
-PY=${PYTHON:-$( [ -x "${VENV:-.venv}/bin/python" ] && echo "${VENV:-.venv}/bin/python" || command -v python3 )}
-export GPT2LIB_DEVICE=cuda GPT2LIB_OFFLINE=1 HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 PYDEVD_DISABLE_FILE_VALIDATION=1
-export GPT2LIB_CACHE=${GPT2LIB_CACHE:-$PWD/.gpt2lib_cache}
+source tools/env.sh  # the one environment block: offline, the checkout's caches, the venv's PATH
+# the venv's Python where `make setup` made one, else the machine's (a lent GPU box has torch system-wide)
+PY=${PYTHON:-$( [ -x "$PY" ] && echo "$PY" || command -v python3 )}
+export GPT2LIB_DEVICE=cuda
 export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
 OUT=${OUT:-$(mktemp -d)}
 rows=()

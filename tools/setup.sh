@@ -208,10 +208,10 @@ if [ ! -e "$VENDOR/widgets/embed-amd.js" ] || ! compgen -G "$FONTS/*.woff2" >/de
 fi
 fetch_npm "requirejs@$REQUIREJS_VERSION" require.js "$VENDOR/widgets/require.js"
 
-# 3. A real browser for the page checks: found as tests/browser_checks.py finds it (CHROMIUM or
-#    BROWSER_PATH, then chromium / chromium-browser / google-chrome on PATH, then the macOS app);
-#    installed from Debian as root; never a browser download by a test tool.
-find_chromium() { "$PY" -c 'import sys; sys.path.insert(0, "tests"); from browser_checks import find_chromium; print(find_chromium() or "")'; }
+# 3. A real browser for the page checks: found by tools/find_chromium.py, as the page checks find it
+#    (CHROMIUM or BROWSER_PATH, then chromium / chromium-browser / google-chrome on PATH, then the macOS
+#    app); installed from Debian as root; never a browser download by a test tool.
+find_chromium() { "$PY" tools/find_chromium.py; }
 if [ -z "$(find_chromium)" ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
     say "installing Debian's chromium"

@@ -44,12 +44,6 @@ def _batch_short(data, starts, block_size):
     return x, y
 
 
-def _batch_shift_back(data, starts, block_size):
-    x = torch.stack([data[s + 1: s + 1 + block_size] for s in starts])
-    y = torch.stack([data[s: s + block_size] for s in starts])
-    return x, y
-
-
 def _batch_cases(rng):
     data = torch.randint(0, 50257, (200,))
     return [

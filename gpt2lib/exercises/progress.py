@@ -2,8 +2,8 @@
 
 Where it lives, in order: wherever ``GPT2LIB_PROGRESS`` points; on Colab with Google Drive mounted,
 ``MyDrive/gpt2lib/progress.json`` (it outlives the runtime, and every chapter's runtime sees it);
-otherwise ``progress.json`` in gpt2lib's cache folder (``~/.cache/gpt2lib``). A Colab runtime's own
-disk is erased when the runtime ends, and each chapter opens in a runtime of its own, so there
+otherwise ``progress.json`` in gpt2lib's cache folder (``gpt2lib.runtime.cache_dir()``). A Colab
+runtime's own disk is erased when the runtime ends, and each chapter opens in a runtime of its own, so there
 :func:`where` says so and :func:`export_progress` / :func:`import_progress` carry the record across.
 """
 from __future__ import annotations

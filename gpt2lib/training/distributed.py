@@ -17,6 +17,8 @@ from dataclasses import dataclass
 import torch
 import torch.distributed as dist
 
+from ..runtime import InputError
+
 __all__ = ["DistInfo", "setup", "teardown", "all_reduce_mean", "is_distributed_env"]
 
 
@@ -61,7 +63,7 @@ def setup(device: torch.device | str | None = None) -> DistInfo:
         want = torch.device("cuda", local)
         torch.cuda.set_device(want)
     elif want.type != "cpu":
-        raise ValueError(f"distributed training runs on cuda (nccl) or cpu (gloo), not {want.type}")
+        raise InputError(f"distributed training runs on cuda (nccl) or cpu (gloo), not {want.type}")
     if not dist.is_initialized():
         dist.init_process_group(backend="nccl" if want.type == "cuda" else "gloo")
     return DistInfo(rank, world, local, want)

@@ -24,13 +24,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
+import numpy as np
 import torch
 from torch import nn
 
 from ..atomic import write_text_atomic
 from ..data import TokenData, get_batch
 from ..evaluation import evaluate_loss
-from ..runtime import autocast
+from ..model import GPT
+from ..runtime import InputError, UserError, autocast
 from . import distributed
 from .checkpoint import (TOKENIZER, CheckpointError, NonFiniteWeightsError, clean_folder, has_checkpoint,
                          hold_folder, load_training_state, save_checkpoint)
@@ -42,7 +44,7 @@ __all__ = ["TrainConfig", "TrainResult", "DivergedError", "train"]
 MAX_LR = 1e30
 
 
-class DivergedError(FloatingPointError):
+class DivergedError(UserError, FloatingPointError):
     """The loss, the gradient or the weights stopped being finite; the run stopped before saving them."""
 
 
@@ -79,47 +81,43 @@ class TrainConfig:
         for name in ("max_steps", "batch_size", "grad_accum", "log_interval"):
             value = getattr(self, name)
             if not is_int(value) or value < 1:
-                raise ValueError(f"TrainConfig.{name} must be a positive int, got {value!r}")
+                raise InputError(f"TrainConfig.{name} must be a positive int, got {value!r}")
         for name in ("warmup_steps", "eval_interval", "ckpt_interval"):
             value = getattr(self, name)
             if not is_int(value) or value < 0:
-                raise ValueError(f"TrainConfig.{name} must be an int >= 0, got {value!r}")
+                raise InputError(f"TrainConfig.{name} must be an int >= 0, got {value!r}")
         for name in ("block_size", "eval_batches"):
             value = getattr(self, name)
             if value is not None and (not is_int(value) or value < 1):
-                raise ValueError(f"TrainConfig.{name} must be None or a positive int, got {value!r}")
+                raise InputError(f"TrainConfig.{name} must be None or a positive int, got {value!r}")
         for name in ("lr", "min_lr", "grad_clip", "weight_decay"):
             if not is_number(getattr(self, name)):
-                raise ValueError(f"TrainConfig.{name} must be a finite number, got {getattr(self, name)!r}")
+                raise InputError(f"TrainConfig.{name} must be a finite number, got {getattr(self, name)!r}")
         if not (self.lr > 0 and 0 <= self.min_lr <= self.lr):
-            raise ValueError(f"need lr > 0 and 0 <= min_lr <= lr, got lr={self.lr}, min_lr={self.min_lr}")
+            raise InputError(f"need lr > 0 and 0 <= min_lr <= lr, got lr={self.lr}, min_lr={self.min_lr}")
         if self.lr > MAX_LR:
             # Adam's step is lr / (1 - beta1**t) in float32: far larger rates overflow inside torch
-            raise ValueError(f"TrainConfig.lr must be at most {MAX_LR:g}, got {self.lr:g}")
+            raise InputError(f"TrainConfig.lr must be at most {MAX_LR:g}, got {self.lr:g}")
         if self.grad_clip < 0 or self.weight_decay < 0:
-            raise ValueError(f"grad_clip and weight_decay must be >= 0, got {self.grad_clip} and {self.weight_decay}")
+            raise InputError(f"grad_clip and weight_decay must be >= 0, got {self.grad_clip} and {self.weight_decay}")
         betas = tuple(self.betas) if isinstance(self.betas, (list, tuple)) else ()  # JSON gives lists back
         if len(betas) != 2 or not all(is_number(b) and 0 <= b < 1 for b in betas):
-            raise ValueError(f"TrainConfig.betas must be two numbers in [0, 1), got {self.betas!r}")
+            raise InputError(f"TrainConfig.betas must be two numbers in [0, 1), got {self.betas!r}")
         self.betas = betas
         if not is_int(self.seed) or not 0 <= self.seed < 2**64:
-            raise ValueError(f"TrainConfig.seed must be an int in [0, 2**64), got {self.seed!r}")
+            raise InputError(f"TrainConfig.seed must be an int in [0, 2**64), got {self.seed!r}")
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> "TrainConfig":
         """A config from its ``dataclasses.asdict`` form (as ``checkpoint.json`` stores it); unknown keys
         are an error, not silently dropped."""
         if not isinstance(values, dict):
-            raise ValueError(f"a TrainConfig needs an object of settings, got {values!r}")
+            raise InputError(f"a TrainConfig needs an object of settings, got {values!r}")
         fields = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(values) - fields)
         if unknown:
-            raise ValueError(f"unknown TrainConfig key(s) {unknown}; the fields are {sorted(fields)}")
+            raise InputError(f"unknown TrainConfig key(s) {unknown}; the fields are {sorted(fields)}")
         return cls(**values)
-
-    @property
-    def micro_batches(self) -> int:
-        return self.grad_accum
 
 
 @dataclass
@@ -183,31 +181,35 @@ def train(model: nn.Module, data: TokenData, config: TrainConfig | None = None, 
     if mcfg is None:
         raise TypeError(f"model must be a gpt2lib GPT (with .config), got {type(model).__name__}")
     if data.vocab_size > mcfg.vocab_size:
-        raise ValueError(f"the data's tokenizer has {data.vocab_size} ids but the model only {mcfg.vocab_size}; "
+        raise InputError(f"the data's tokenizer has {data.vocab_size} ids but the model only {mcfg.vocab_size}; "
                          f"build the model with vocab_size={data.vocab_size}")
+    # The ids are checked here, once, so that every step's forward can skip reading them back from the device.
+    top = max((int(np.asarray(ids).max()) for ids in (data.train, data.val) if len(ids)), default=0)
+    if top >= mcfg.vocab_size:
+        raise InputError(f"the data holds token id {top}, but the model has only {mcfg.vocab_size} ids; "
+                         f"was it encoded with a tokenizer of a different vocabulary?")
     block = int(config.block_size or mcfg.block_size)
     if block > mcfg.block_size:
-        raise ValueError(f"block_size {block} is longer than the model's context {mcfg.block_size}")
+        raise InputError(f"block_size {block} is longer than the model's context {mcfg.block_size}")
     # Both splits must hold a window of block + 1 tokens, or the run would fail only at its end.
     short = [(name, len(ids)) for name, ids in (("training", data.train), ("validation", data.val))
              if len(ids) < block + 1]
     if short:
         fits = min(len(data.train), len(data.val)) - 1
-        raise ValueError(f"the {' and '.join(f'{name} split ({n} tokens)' for name, n in short)} cannot fill "
+        raise InputError(f"the {' and '.join(f'{name} split ({n} tokens)' for name, n in short)} cannot fill "
                          f"one window of block_size + 1 = {block + 1} tokens; "
                          + (f"use --block-size {fits} or less, or " if fits >= 1 else "")
                          + "give a longer corpus")
 
     dist = distributed.setup(config.device)
-    device = dist.device
     per_step = dist.world_size * config.grad_accum
     if config.batch_size % per_step:
-        raise ValueError(f"batch_size {config.batch_size} must be divisible by processes x grad_accum = "
+        raise InputError(f"batch_size {config.batch_size} must be divisible by processes x grad_accum = "
                          f"{dist.world_size} x {config.grad_accum}")
     micro = config.batch_size // per_step
     out = Path(out_dir) if out_dir is not None else None
     if out is not None and out.exists() and not out.is_dir():
-        raise ValueError(f"the output folder {out} is a file; give a folder")
+        raise InputError(f"the output folder {out} is a file; give a folder")
     if out is not None and has_checkpoint(out) and not resume:  # every rank refuses, none waits for the others
         raise CheckpointError(f"{out} already holds a checkpoint; pass resume=True (--resume) to continue it, "
                               f"or choose another output folder")
@@ -248,6 +250,8 @@ def _train(raw: nn.Module, data: TokenData, config: TrainConfig, dist: distribut
         from torch.nn.parallel import DistributedDataParallel as DDP
 
         fwd = DDP(fwd, device_ids=[device.index] if device.type == "cuda" else None)
+    # train() checked the ids once at its edge: a gpt2lib GPT skips reading them back on every step
+    checked = {"check_ids": False} if isinstance(raw, GPT) else {}
 
     metrics = None
     if out is not None and dist.is_main:
@@ -310,7 +314,7 @@ def _train(raw: nn.Module, data: TokenData, config: TrainConfig, dist: distribut
                 sync = contextlib.nullcontext() if (not dist.enabled or m == config.grad_accum - 1) else fwd.no_sync()
                 with sync:
                     with autocast(device):
-                        _, loss = fwd(x, y)
+                        _, loss = fwd(x, y, **checked)
                     (loss / config.grad_accum).backward()
                 loss_sum += loss.detach() / config.grad_accum
             # The norm is measured even without clipping (an infinite max_norm leaves the gradient as

@@ -12,6 +12,8 @@ import math
 import torch
 from torch import nn
 
+from ..runtime import InputError
+
 __all__ = ["lr_at", "param_groups", "make_optimizer"]
 
 
@@ -19,11 +21,11 @@ def lr_at(step: int, *, lr: float, warmup_steps: int, max_steps: int, min_lr: fl
     """The learning rate for optimizer step ``step`` (0-based): linear warm-up to the peak rate ``lr`` (``TrainConfig.lr``) over
     ``warmup_steps`` steps, then half a cosine down to ``min_lr`` at ``max_steps``, flat after."""
     if step < 0:
-        raise ValueError(f"step must be >= 0, got {step}")
+        raise InputError(f"step must be >= 0, got {step}")
     if warmup_steps < 0 or max_steps < 1:
-        raise ValueError(f"need warmup_steps >= 0 and max_steps >= 1, got {warmup_steps} and {max_steps}")
+        raise InputError(f"need warmup_steps >= 0 and max_steps >= 1, got {warmup_steps} and {max_steps}")
     if not 0.0 <= min_lr <= lr:
-        raise ValueError(f"need 0 <= min_lr <= lr, got min_lr={min_lr}, lr={lr}")
+        raise InputError(f"need 0 <= min_lr <= lr, got min_lr={min_lr}, lr={lr}")
     if step < warmup_steps:
         return lr * (step + 1) / warmup_steps  # step 0 already moves: lr > 0
     if step >= max_steps:
@@ -52,9 +54,9 @@ def make_optimizer(model: nn.Module, *, lr: float, weight_decay: float = 0.1,
                    betas: tuple[float, float] = (0.9, 0.95), eps: float = 1e-8) -> torch.optim.AdamW:
     """AdamW over :func:`param_groups`; the fused CUDA kernel when every parameter is on a GPU."""
     if lr <= 0:
-        raise ValueError(f"lr must be > 0, got {lr}")
+        raise InputError(f"lr must be > 0, got {lr}")
     if weight_decay < 0:
-        raise ValueError(f"weight_decay must be >= 0, got {weight_decay}")
+        raise InputError(f"weight_decay must be >= 0, got {weight_decay}")
     on_cuda = all(p.is_cuda for p in model.parameters())
     return torch.optim.AdamW(param_groups(model, weight_decay), lr=lr, betas=betas, eps=eps,
                              fused=True if on_cuda else None)
