@@ -2,7 +2,7 @@
 
 tools/colab_sim.py builds the VM: the project's packages without gpt2lib or MyST-NB, ``google.colab``
 importable, the oldest transformers pyproject.toml accepts (tools/setup.sh installs it), pip barred from
-every index and the set-up cell's ``git+<repository URL>`` sent to this checkout's HEAD. A Hugging Face
+every index and the set-up cell's ``git+<repository URL>@v<version>`` sent to this checkout's HEAD, tagged. A Hugging Face
 cache holding a random GPT-2 of 124M's shape stands in for the hub's ``openai-community/gpt2``.
 
 `make test` has already executed every chapter once, with nbval, in the project's environment; this runs
@@ -88,6 +88,11 @@ def test_the_setup_cell_installed_gpt2lib_and_nothing_else(colab):
     # every package of the VM is a link to the image's own, except what pip installed there
     installed_here = sorted(p.name for p in site.glob("*.dist-info") if not p.is_symlink())
     assert len(installed_here) == 1 and installed_here[0].startswith("gpt2lib-"), installed_here
+    # ... from the release the notebook names (its tag, which the simulated repository sets on HEAD)
+    direct = json.loads((site / installed_here[0] / "direct_url.json").read_text())
+    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=True).stdout
+    assert direct["vcs_info"].get("requested_revision") == colab_sim.release_ref(), direct
+    assert direct["vcs_info"]["commit_id"] == head.strip(), direct
 
 
 def test_the_book_model_comes_inside_the_installed_package(colab):
