@@ -66,6 +66,8 @@ def release_repository(folder: Path, tag: str | None = None) -> Path:
     repo = folder / "repository.git"
     git = ["git", "-c", "safe.directory=*"]
     subprocess.run([*git, "init", "-q", "--bare", str(repo)], check=True)
+    # its default branch is main, whatever init.defaultBranch says: a clone checks out HEAD first
+    subprocess.run([*git, "symbolic-ref", "HEAD", "refs/heads/main"], cwd=repo, check=True)
     refs = ["HEAD:refs/heads/main"] + ([f"HEAD:refs/tags/{tag or release_ref()}"] if tag != "" else [])
     subprocess.run([*git, "push", "-q", "--no-verify", str(repo), *refs], cwd=ROOT, check=True)
     return repo
