@@ -3,7 +3,8 @@
 tools/colab_sim.py builds the VM: the project's packages without gpt2lib or MyST-NB, ``google.colab``
 importable, the oldest transformers pyproject.toml accepts (tools/setup.sh installs it), pip barred from
 every index and the set-up cell's ``git+<repository URL>@v<version>`` sent to this checkout's HEAD, tagged. A Hugging Face
-cache holding a random GPT-2 of 124M's shape stands in for the hub's ``openai-community/gpt2``.
+cache holding tests/hf_standin.py's GPT-2 (124M's shape, the hub file's layout, random weights with real-scale
+logits) stands in for the hub's ``openai-community/gpt2``.
 
 `make test` has already executed every chapter once, with nbval, in the project's environment; this runs
 only what that cannot show: the chapters with an OpenAI path (4 to 7), which take it here, and one
