@@ -2,8 +2,9 @@
 
 tools/colab_sim.py builds the VM: the project's packages without gpt2lib or MyST-NB, ``google.colab``
 importable, the oldest transformers pyproject.toml accepts (tools/setup.sh installs it), pip barred from
-every index and the set-up cell's ``git+<repository URL>`` sent to this checkout's HEAD. A Hugging Face
-cache holding a random GPT-2 of 124M's shape stands in for the hub's ``openai-community/gpt2``.
+every index and the set-up cell's ``git+<repository URL>@v<version>`` sent to this checkout's HEAD, tagged. A Hugging Face
+cache holding tests/hf_standin.py's GPT-2 (124M's shape, the hub file's layout, random weights with real-scale
+logits) stands in for the hub's ``openai-community/gpt2``.
 
 `make test` has already executed every chapter once, with nbval, in the project's environment; this runs
 only what that cannot show: the chapters with an OpenAI path (4 to 7), which take it here, and one
@@ -34,6 +35,7 @@ OPENAI_CHAPTERS = {"04_attention_math", "05_practice", "05_1_model", "06_applica
 BOOK_MODEL_CHAPTER = "09_faq"  # no OpenAI path; loads the book's model
 CHAPTERS = sorted(ROOT / "chapters" / f"{name}.ipynb" for name in OPENAI_CHAPTERS | {BOOK_MODEL_CHAPTER})
 GLUED_MARK = "GLUED-VALUES:"
+TAGGED = ""  # set by the fixture
 # glued sentences that their cell prints as well (chapter 4's head scores, chapter 6's zero-shot verdict)
 PRINTED_GLUES = {"heads_verdict", "heads_induction", "heads_spread", "heads_focus", "zero_shot_verdict"}
 PRINT_GLUED = f'import json\nfrom gpt2lib.notebook import glued\nprint("{GLUED_MARK}" + json.dumps(glued()))'
@@ -53,6 +55,11 @@ def colab(tmp_path_factory):
                     f"changes; commit them first:\n{dirty}")
     folder = tmp_path_factory.mktemp("colab")
     python = colab_sim.make_env(folder, venv_dir(), oldest)
+    global TAGGED  # the commit the VM's repository tagged: HEAD now (a commit made during the run moves HEAD)
+    TAGGED = subprocess.run(["git", "rev-parse", f"{colab_sim.release_ref()}^{{commit}}"], cwd=folder / "repository.git",
+                            capture_output=True, text=True, check=True).stdout.strip()
+    assert TAGGED == subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True,
+                                    check=True).stdout.strip()
 
     hf_home = folder / "huggingface"
     from hf_standin import write_standin
@@ -88,6 +95,10 @@ def test_the_setup_cell_installed_gpt2lib_and_nothing_else(colab):
     # every package of the VM is a link to the image's own, except what pip installed there
     installed_here = sorted(p.name for p in site.glob("*.dist-info") if not p.is_symlink())
     assert len(installed_here) == 1 and installed_here[0].startswith("gpt2lib-"), installed_here
+    # ... from the release the notebook names (its tag, which the simulated repository sets on HEAD)
+    direct = json.loads((site / installed_here[0] / "direct_url.json").read_text())
+    assert direct["vcs_info"].get("requested_revision") == colab_sim.release_ref(), direct
+    assert direct["vcs_info"]["commit_id"] == TAGGED, direct
 
 
 def test_the_book_model_comes_inside_the_installed_package(colab):

@@ -24,8 +24,52 @@ def test_the_vm_has_colab_but_not_gpt2lib_and_cannot_download(tmp_path):
     fetch = subprocess.run([str(python), "-m", "pip", "download", "-q", "--no-deps", "-d", str(tmp_path / "d"),
                             "numpy"], env=env, capture_output=True, text=True)
     assert fetch.returncode != 0 and "No matching distribution" in fetch.stderr + fetch.stdout
-    # the set-up cell's URL goes to this checkout
-    assert f"file://{ROOT}" in (tmp_path / "gitconfig").read_text()
+    # the set-up cell's URL goes to a copy of this checkout, whose HEAD carries the set-up cell's release tag
+    assert f"file://{tmp_path / 'repository.git'}" in (tmp_path / "gitconfig").read_text()
+    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=True).stdout
+    tagged = subprocess.run(["git", "rev-parse", f"{colab_sim.release_ref()}^{{commit}}"], cwd=tmp_path / "repository.git",
+                            capture_output=True, text=True, check=True).stdout
+    assert tagged == head
+
+
+# Runs a set-up cell as Colab's kernel does: what the cell prints reaches the reader, what a child process
+# writes to the file descriptors does not (Colab's kernel does not forward it), so fds 1 and 2 go to /dev/null.
+AS_ON_COLAB = """
+import io, os, sys
+source, report = open(sys.argv[1]).read(), sys.argv[2]
+null = os.open(os.devnull, os.O_WRONLY)
+os.dup2(null, 1); os.dup2(null, 2)
+shown = io.StringIO()
+sys.stdout = sys.stderr = shown
+try:
+    exec(compile(source, "setup-cell", "exec"), {})
+except BaseException as exc:
+    shown.write(f"{type(exc).__name__}: {exc}\\n")
+open(report, "w").write(shown.getvalue())
+"""
+
+
+def test_the_setup_cell_pins_the_release_and_shows_pip_s_error_on_colab(tmp_path):
+    from sync_notebooks import release_ref, setup_source
+
+    import gpt2lib
+
+    # the ref is the package's release tag, in the set-up cell of every chapter (test_notebooks checks the sync)
+    assert release_ref() == f"v{gpt2lib.__version__}"
+    assert f"@{release_ref()}\"" in setup_source()
+    # a repository without that tag (a release not made): the install fails, and the reader sees pip's
+    # own error text, then one line saying what to do, not a bare CalledProcessError
+    python = colab_sim.make_env(tmp_path, venv_dir(), tag="")
+    env = colab_sim.vm_env(python, tmp_path, tmp_path / "home")
+    (tmp_path / "home").mkdir()
+    (tmp_path / "cell.py").write_text(setup_source())
+    (tmp_path / "runner.py").write_text(AS_ON_COLAB)
+    subprocess.run([str(python), str(tmp_path / "runner.py"), str(tmp_path / "cell.py"), str(tmp_path / "shown.txt")],
+                   env=env, cwd=tmp_path / "home", check=True, capture_output=True, text=True)
+    shown = (tmp_path / "shown.txt").read_text()
+    assert release_ref() in shown and "error" in shown.lower(), shown  # pip's (and git's) words
+    last = shown.strip().splitlines()[-1]
+    assert last.startswith("RuntimeError: pip could not install gpt2lib (its output is above)") and "run this cell again" in last, shown
 
 
 def test_the_glue_reader_finds_every_kind_of_role():

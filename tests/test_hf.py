@@ -229,3 +229,46 @@ def test_chapter_model_takes_openai_path_from_the_cache(hub_cache, capsys):
     ids = torch.tensor([tok.encode("Hello, my name is")])
     with torch.no_grad():
         torch.testing.assert_close(model(ids)[0], hf(ids).logits, atol=1e-4, rtol=1e-4)
+
+
+# --- the real checkpoint's layout and scale (tests/hf_standin.py) ----------------------------------------
+
+@pytest.fixture(scope="module")
+def real_layout_standin(tmp_path_factory):
+    """A two-block stand-in of OpenAI's GPT-2 in the hub file's layout, with real-scale logits."""
+    from hf_standin import write_standin
+
+    return write_standin(tmp_path_factory.mktemp("hub"), n_layer=2)
+
+
+def test_the_standin_has_the_real_files_layout(real_layout_standin):
+    from safetensors import safe_open
+
+    with safe_open(str(real_layout_standin / "model.safetensors"), "pt") as f:
+        keys = set(f.keys())
+        mask = f.get_tensor("h.1.attn.bias")
+    assert not any(k.startswith("transformer.") for k in keys) and "lm_head.weight" not in keys
+    assert {"wte.weight", "wpe.weight", "ln_f.weight", "h.0.attn.c_attn.weight", "h.0.attn.bias"} <= keys
+    assert mask.shape == (1, 1, 1024, 1024) and torch.equal(mask[0, 0], torch.ones(1024, 1024).tril())
+    config = json.loads((real_layout_standin / "config.json").read_text())
+    assert config["n_layer"] == 2 and config["resid_pdrop"] == 0.1  # the real file's dropout: loaders must eval()
+
+
+def test_load_hf_reads_the_real_layout_at_real_scale(real_layout_standin):
+    from hf_standin import OFFSET, SPREAD, logit_statistics
+
+    ours = load_hf(real_layout_standin)
+    assert not ours.training and ours.lm_head.weight is ours.wte.weight
+    hf = GPT2LMHeadModel.from_pretrained(real_layout_standin).eval()
+    from gpt2lib import BPETokenizer
+
+    ids = torch.tensor([BPETokenizer.gpt2().encode("I am female. Hello, my name is")])
+    with torch.no_grad():
+        mine, theirs = ours(ids)[0], hf(ids).logits
+    stats = logit_statistics(theirs)
+    # the real model's scale (hf_standin's docstring): an offset near -70, a spread of a few units
+    assert OFFSET - 15 < stats["offset"] < OFFSET + 15 and SPREAD / 2 < stats["spread"] < SPREAD * 2, stats
+    assert stats["max_abs"] > 50, stats
+    # float32 rounding grows with the logits: compared relative to their scale, as the chapters do
+    assert (mine - theirs).abs().max().item() <= 1e-5 * stats["max_abs"]
+    assert torch.equal(mine.argmax(-1), theirs.argmax(-1))

@@ -5,8 +5,10 @@ What it builds, in a folder of its own:
 * a Python environment with the project's packages but without gpt2lib and MyST-NB (Colab has neither),
   with ``google.colab`` importable and imported at start-up, as on Colab; ``--transformers DIR`` puts an
   older transformers (installed there with ``pip install --target``) in place of the project's;
-* a git configuration that sends the set-up cell's ``pip install gpt2lib @ git+<repository URL>`` to
-  this checkout's committed HEAD, with pip barred from any package index, so nothing is downloaded;
+* a git configuration that sends the set-up cell's ``pip install gpt2lib @ git+<repository URL>@v<version>``
+  to a copy of this checkout's committed HEAD in which HEAD carries that release tag (as the release
+  process would set it; see ``release_ref`` in tools/sync_notebooks.py), with pip barred from any package
+  index, so nothing is downloaded;
 * for each notebook: an empty folder holding that notebook alone, a fresh home directory (so a fresh
   gpt2lib cache and no exercise progress), and gpt2lib not installed until its set-up cell installs it.
 
@@ -50,6 +52,27 @@ def repository_url() -> str:
     return url()
 
 
+def release_ref() -> str:
+    """The tag the set-up cell installs from (``v<gpt2lib.__version__>``)."""
+    sys.path.insert(0, str(ROOT / "tools"))
+    from sync_notebooks import release_ref as ref
+
+    return ref()
+
+
+def release_repository(folder: Path, tag: str | None = None) -> Path:
+    """A bare repository in ``folder`` holding this checkout's HEAD as ``main`` and as the release tag
+    (``tag``, by default the set-up cell's): what the book's repository holds after a release, offline."""
+    repo = folder / "repository.git"
+    git = ["git", "-c", "safe.directory=*"]
+    subprocess.run([*git, "init", "-q", "--bare", str(repo)], check=True)
+    # its default branch is main, whatever init.defaultBranch says: a clone checks out HEAD first
+    subprocess.run([*git, "symbolic-ref", "HEAD", "refs/heads/main"], cwd=repo, check=True)
+    refs = ["HEAD:refs/heads/main"] + ([f"HEAD:refs/tags/{tag or release_ref()}"] if tag != "" else [])
+    subprocess.run([*git, "push", "-q", "--no-verify", str(repo), *refs], cwd=ROOT, check=True)
+    return repo
+
+
 def _project_name(entry: str) -> str:
     """The import or distribution name an entry of site-packages belongs to, lower case, with underscores."""
     return entry.split("-")[0].split(".")[0].lower().replace("-", "_")
@@ -61,8 +84,9 @@ def site_packages(python: Path) -> Path:
                                capture_output=True, text=True, check=True).stdout.strip())
 
 
-def make_env(folder: Path, venv: Path, transformers_dir: Path | None = None) -> Path:
-    """Build the simulated Colab's Python in ``folder``; return its interpreter."""
+def make_env(folder: Path, venv: Path, transformers_dir: Path | None = None, tag: str | None = None) -> Path:
+    """Build the simulated Colab's Python in ``folder``; return its interpreter. ``tag`` names the release
+    tag HEAD carries in the VM's copy of the repository (by default the set-up cell's; ``""``: none)."""
     base = subprocess.run([str(venv / "bin" / "python"), "-c", "import sys; print(sys._base_executable)"],
                           capture_output=True, text=True, check=True).stdout.strip()
     env = folder / "env"
@@ -94,7 +118,8 @@ def make_env(folder: Path, venv: Path, transformers_dir: Path | None = None) -> 
         "argv": [str(python), "-m", "ipykernel_launcher", "-f", "{connection_file}"],
         "display_name": "Python 3 (simulated Colab)", "language": "python"}))
     # (safe.directory: a checkout owned by another user, as in some CI containers, may still be cloned)
-    (folder / "gitconfig").write_text(f'[url "file://{ROOT}"]\n\tinsteadOf = {repository_url()}\n'
+    repo = release_repository(folder, tag)
+    (folder / "gitconfig").write_text(f'[url "file://{repo}"]\n\tinsteadOf = {repository_url()}\n'
                                       '[safe]\n\tdirectory = *\n')
     return python
 

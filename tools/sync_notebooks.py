@@ -26,18 +26,46 @@ def repository_url() -> str:
     return match.group(1).rstrip("/")
 
 
+def package_version() -> str:
+    """gpt2lib's version, read from gpt2lib/_version.py without importing the package."""
+    text = (ROOT / "gpt2lib" / "_version.py").read_text(encoding="utf-8")
+    match = re.search(r'^__version__\s*=\s*"([^"]+)"', text, re.M)
+    if not match:
+        raise SystemExit("gpt2lib/_version.py sets no __version__")
+    return match.group(1)
+
+
+def release_ref() -> str:
+    """The git ref the set-up cell installs gpt2lib from: the release tag ``v<__version__>``.
+
+    The notebooks and the package are released together: the release process tags the commit that
+    holds both with ``v<gpt2lib.__version__>`` (and a version bump makes ``--check`` fail until the
+    chapters are synced), so a reader who opens a chapter gets the package that chapter was executed
+    with, never whatever the default branch holds that day. tools/colab_sim.py sets the same tag on
+    the checkout's HEAD in its copy of the repository, so the simulated Colab installs exactly this ref.
+    """
+    return f"v{package_version()}"
+
+
 def setup_source() -> str:
-    url = repository_url()
+    url, ref = repository_url(), release_ref()
     return f'''# @title Set-up: run this cell first
-# On Colab it installs gpt2lib from the book's repository (Colab already has torch, which is kept);
-# on your own machine `make setup` has installed everything, so it does nothing. Then it prints the
-# device and the versions that matter when you compare your numbers with the book's.
-# transformers and tiktoken are installed only where missing: a Colab image's own copy is kept.
+# On Colab it installs gpt2lib, at the release this notebook belongs to ({ref}), from the book's
+# repository (Colab already has torch, which is kept); on your own machine `make setup` has installed
+# everything, so it does nothing. Then it prints the device and the versions that matter when you
+# compare your numbers with the book's. transformers and tiktoken are installed only where missing:
+# a Colab image's own copy is kept. Colab does not show what pip prints, so pip's output is kept and
+# printed if the install fails.
 import importlib.util, subprocess, sys
 if "google.colab" in sys.modules and importlib.util.find_spec("gpt2lib") is None:
     extra = [p for p in ("transformers", "tiktoken") if importlib.util.find_spec(p) is None]
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q",
-                    "gpt2lib @ git+{url}", *extra], check=True)
+    pip = subprocess.run([sys.executable, "-m", "pip", "install", "-q",
+                          "gpt2lib @ git+{url}@{ref}", *extra],
+                         capture_output=True, text=True)
+    if pip.returncode != 0:
+        print(pip.stdout + pip.stderr)
+        raise RuntimeError("pip could not install gpt2lib (its output is above): check that this runtime "
+                           "can reach github.com and pypi.org, then run this cell again")
 from gpt2lib.runtime import describe_environment
 print(describe_environment())'''
 
