@@ -71,3 +71,10 @@ def test_workflow_checks_other_instruction_sets_and_executes_online_before_publi
     assert 'BOOK_EXECUTE: "1"' in text and "BOOK_EXECUTE" in (ROOT / "tools" / "build_book.sh").read_text("utf-8")
     makefile = (ROOT / "Makefile").read_text("utf-8")
     assert "ATEN_CPU_CAPABILITY=default" in makefile and "ATEN_CPU_CAPABILITY=avx2" in makefile
+
+
+def test_publishing_tags_the_release_the_setup_cells_install():
+    text = WORKFLOW.read_text("utf-8")
+    assert 'git tag "$tag" && git push origin "$tag"' in text and "contents: write" in text
+    sync = (ROOT / "tools" / "sync_notebooks.py").read_text("utf-8")
+    assert "v<__version__>" in sync or 'f"v{' in sync
