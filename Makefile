@@ -69,9 +69,9 @@ serve:
 	$(BIN)/python -m http.server --directory $(BUILD)/html 8000
 
 # Train the book model again (the seeded CPU run, about 75 s on 2 cores) into gpt2lib/models/, replacing the
-# shipped one; tools/book_model.py prints its metrics beside the shipped ones.
+# shipped one (OUT=folder writes it there instead); tools/book_model.py prints its metrics beside the shipped ones.
 book-model: setup
-	@$(ENV) "$$PY" tools/book_model.py
+	@$(ENV) "$$PY" tools/book_model.py $(OUT)
 
 clean:
 	rm -rf $(BUILD)

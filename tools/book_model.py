@@ -21,7 +21,7 @@ def main() -> None:
         if m:
             print(f"{label:>14}: val loss {m['val_loss']:.4f}, {m['bits_per_byte']:.4f} bits per byte "
                   f"({m['seconds']:.0f} s on the {m['device']})")
-    print(f"written to {out}; `git diff --stat` shows whether its bytes changed")
+    print(f"written to {out}; compare its SHA256SUMS with the shipped one to see whether the bytes changed")
 
 
 if __name__ == "__main__":
