@@ -1,17 +1,36 @@
-"""What a chapter needs from the notebook it runs in.
+"""Prose that a chapter computes: sentences built from this run's numbers, rendered wherever it is read.
 
-:func:`glue` puts a computed number into the prose of the built book (MyST-NB's ``glue``), so a
-sentence quotes what its cell measured on this run. Where MyST-NB is not installed (Colab, plain
-Jupyter) there is no prose to fill in and nothing is displayed: each glued cell also prints its numbers.
-Either way the text of every glued value is kept for :func:`glued`, so that a test running a chapter
-where MyST-NB is missing can still read the prose the book would show.
+A sentence that quotes a measured number cannot live in a markdown cell: the number would be pasted, or
+(with MyST-NB's ``{glue}`` roles) render only in the built book, while Colab and GitHub show the raw role.
+So such a sentence is the output of a code cell: :func:`prose` displays it as Markdown, which the built
+book, JupyterLab, Colab and GitHub all render. Tag the cell ``remove-input`` so the page shows only the
+sentence. Every shown text is also kept for :func:`shown`, so a test can read the prose a run produced.
 """
 from __future__ import annotations
 
+__all__ = ["prose", "shown", "glue", "glued"]
+
 from typing import Any
 
-__all__ = ["glue", "glued"]
+_shown: list[str] = []
 
+
+def prose(text: str) -> None:
+    """Display ``text`` (Markdown; ``$...$`` maths allowed) as the cell's output, and keep it for :func:`shown`."""
+    if not isinstance(text, str):
+        raise TypeError(f"prose() takes the Markdown text as a str, not {type(text).__name__}: build it with an f-string")
+    _shown.append(text)
+    from IPython.display import Markdown, display
+
+    display(Markdown(text))
+
+
+def shown() -> list[str]:
+    """Every text :func:`prose` displayed in this kernel so far, in order."""
+    return list(_shown)
+
+
+# MyST-NB glue, on its way out (issue 20): removed once no chapter uses a {glue} role.
 _glued: dict[str, str] = {}
 
 
