@@ -8,9 +8,9 @@ sentence. Every shown text is also kept for :func:`shown`, so a test can read th
 """
 from __future__ import annotations
 
-__all__ = ["prose", "shown", "glue", "glued"]
-
 from typing import Any
+
+__all__ = ["prose", "shown", "glue", "glued"]
 
 _shown: list[str] = []
 
