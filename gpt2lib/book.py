@@ -31,7 +31,7 @@ from .evaluation import evaluate
 from .model import PRESETS, GPTConfig
 from .runtime import UserError, cache_dir, get_device, seed_everything
 from .training.checkpoint import load_checkpoint, load_saved_tokenizer, read_checkpoint_info, save_checkpoint
-from .training.loop import TrainConfig, train
+from .training import TrainConfig, train
 
 if TYPE_CHECKING:
     from .model import GPT

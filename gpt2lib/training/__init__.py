@@ -1,7 +1,8 @@
 """Training: the loop, its schedule and optimizer, checkpoints, many processes.
 
 - :mod:`.schedule`: warm-up + cosine learning rate, AdamW with decay on matrices only;
-- :mod:`.loop`: :class:`TrainConfig`, :func:`train` (accumulation, clipping, bf16, compile, DDP);
+- :mod:`.config`: :class:`TrainConfig` (checked where it is made) and :class:`TrainResult`;
+- :mod:`.loop`: :func:`train` as named steps (accumulation, clipping, bf16, compile, DDP);
 - :mod:`.checkpoint`: safetensors + JSON, written atomically, one run per folder; exact resume;
 - :mod:`.distributed`: DistributedDataParallel under ``torchrun`` (gloo on CPU, NCCL on GPUs);
 """
@@ -9,7 +10,8 @@ from __future__ import annotations
 
 from .checkpoint import (CheckpointError, FolderBusyError, NonFiniteWeightsError, load_checkpoint,
                          read_checkpoint_info, save_checkpoint)
-from .loop import DivergedError, TrainConfig, TrainResult, train
+from .config import TrainConfig, TrainResult
+from .loop import DivergedError, train
 from .schedule import lr_at, make_optimizer, param_groups
 
 __all__ = ["TrainConfig", "TrainResult", "train", "lr_at", "make_optimizer", "param_groups",

@@ -16,11 +16,9 @@ good checkpoint stays.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import json
 import math
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
@@ -36,108 +34,14 @@ from ..runtime import InputError, UserError, autocast
 from . import distributed
 from .checkpoint import (TOKENIZER, CheckpointError, NonFiniteWeightsError, clean_folder, has_checkpoint,
                          hold_folder, load_training_state, save_checkpoint)
+from .config import MAX_LR, TrainConfig, TrainResult
 from .schedule import lr_at, make_optimizer
 
-__all__ = ["TrainConfig", "TrainResult", "DivergedError", "train"]
-
-
-MAX_LR = 1e30
+__all__ = ["TrainConfig", "TrainResult", "DivergedError", "train", "MAX_LR"]
 
 
 class DivergedError(UserError, FloatingPointError):
     """The loss, the gradient or the weights stopped being finite; the run stopped before saving them."""
-
-
-@dataclass
-class TrainConfig:
-    """Everything a run needs besides the model and the data. ``batch_size`` is the *global* batch in
-    sequences per optimizer step: processes x micro-batch x ``grad_accum``."""
-
-    max_steps: int = 600
-    batch_size: int = 16
-    grad_accum: int = 1
-    block_size: int | None = None  # None: the model's context
-    lr: float = 3e-3
-    min_lr: float = 3e-4
-    warmup_steps: int = 30
-    weight_decay: float = 0.1
-    betas: tuple[float, float] = (0.9, 0.95)
-    grad_clip: float = 1.0  # 0 turns clipping off
-    eval_interval: int = 100  # 0: only at the end
-    eval_batches: int | None = None  # None: the whole validation split
-    log_interval: int = 10
-    ckpt_interval: int = 0  # 0: only at the end
-    seed: int = 1337
-    compile: bool = False
-    device: str | None = None
-
-    def __post_init__(self) -> None:
-        def is_int(value: Any) -> bool:
-            return isinstance(value, int) and not isinstance(value, bool)
-
-        def is_number(value: Any) -> bool:
-            return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-
-        for name in ("max_steps", "batch_size", "grad_accum", "log_interval"):
-            value = getattr(self, name)
-            if not is_int(value) or value < 1:
-                raise InputError(f"TrainConfig.{name} must be a positive int, got {value!r}")
-        for name in ("warmup_steps", "eval_interval", "ckpt_interval"):
-            value = getattr(self, name)
-            if not is_int(value) or value < 0:
-                raise InputError(f"TrainConfig.{name} must be an int >= 0, got {value!r}")
-        for name in ("block_size", "eval_batches"):
-            value = getattr(self, name)
-            if value is not None and (not is_int(value) or value < 1):
-                raise InputError(f"TrainConfig.{name} must be None or a positive int, got {value!r}")
-        for name in ("lr", "min_lr", "grad_clip", "weight_decay"):
-            if not is_number(getattr(self, name)):
-                raise InputError(f"TrainConfig.{name} must be a finite number, got {getattr(self, name)!r}")
-        if not (self.lr > 0 and 0 <= self.min_lr <= self.lr):
-            raise InputError(f"need lr > 0 and 0 <= min_lr <= lr, got lr={self.lr}, min_lr={self.min_lr}")
-        if self.lr > MAX_LR:
-            # Adam's step is lr / (1 - beta1**t) in float32: far larger rates overflow inside torch
-            raise InputError(f"TrainConfig.lr must be at most {MAX_LR:g}, got {self.lr:g}")
-        if self.grad_clip < 0 or self.weight_decay < 0:
-            raise InputError(f"grad_clip and weight_decay must be >= 0, got {self.grad_clip} and {self.weight_decay}")
-        betas = tuple(self.betas) if isinstance(self.betas, (list, tuple)) else ()  # JSON gives lists back
-        if len(betas) != 2 or not all(is_number(b) and 0 <= b < 1 for b in betas):
-            raise InputError(f"TrainConfig.betas must be two numbers in [0, 1), got {self.betas!r}")
-        self.betas = betas
-        if not is_int(self.seed) or not 0 <= self.seed < 2**64:
-            raise InputError(f"TrainConfig.seed must be an int in [0, 2**64), got {self.seed!r}")
-
-    @classmethod
-    def from_dict(cls, values: dict[str, Any]) -> "TrainConfig":
-        """A config from its ``dataclasses.asdict`` form (as ``checkpoint.json`` stores it); unknown keys
-        are an error, not silently dropped."""
-        if not isinstance(values, dict):
-            raise InputError(f"a TrainConfig needs an object of settings, got {values!r}")
-        fields = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(values) - fields)
-        if unknown:
-            raise InputError(f"unknown TrainConfig key(s) {unknown}; the fields are {sorted(fields)}")
-        return cls(**values)
-
-
-@dataclass
-class TrainResult:
-    """What a run leaves: one row per logged step (the rows of ``metrics.jsonl``) and its timing."""
-
-    history: list[dict[str, Any]] = field(default_factory=list)
-    steps: int = 0
-    seconds: float = 0.0
-    tokens: int = 0
-    out_dir: Path | None = None
-
-    @property
-    def tokens_per_s(self) -> float:
-        return self.tokens / self.seconds if self.seconds > 0 else float("nan")
-
-    @property
-    def final_val_loss(self) -> float | None:
-        vals = [r["val_loss"] for r in self.history if r.get("val_loss") is not None]
-        return vals[-1] if vals else None
 
 
 def _rng_state(gen: torch.Generator) -> dict[str, torch.Tensor]:
@@ -222,148 +126,162 @@ def train(model: nn.Module, data: TokenData, config: TrainConfig | None = None, 
             if not has_checkpoint(out):
                 (out / TOKENIZER).unlink(missing_ok=True)  # an abandoned start's tokenizer is not ours
             clean_folder(out)
-        return _train(raw, data, config, dist, block, micro, out, resume, tokenizer, progress, callback,
-                      extra_info)
+        run = _Run(raw, data, config, dist, block, micro, out, resume, tokenizer, extra_info)
+        return run.until_done(progress, callback)
 
 
-def _train(raw: nn.Module, data: TokenData, config: TrainConfig, dist: distributed.DistInfo, block: int,
-           micro: int, out: Path | None, resume: bool, tokenizer: Any, progress: bool,
-           callback: Callable[[dict[str, Any]], None] | None, extra_info: dict[str, Any] | None) -> TrainResult:
-    device = dist.device
-    raw.to(device)
-    raw.train()
-    optimizer = make_optimizer(raw, lr=config.lr, weight_decay=config.weight_decay, betas=config.betas)
-    gen = torch.Generator().manual_seed(config.seed)
-    step = 0
-    if resume and out is not None and has_checkpoint(out):
-        info, rng = load_training_state(out, raw, optimizer)
-        step = int(info["step"])
-        if "data" in rng:
-            gen.set_state(rng["data"])
-        if "torch" in rng:
-            torch.set_rng_state(rng["torch"])
+class _Run:
+    """One run, as named steps: :meth:`optimizer_step` (schedule, batch, forward and backward over the
+    micro-batches, clip, guard, step), :meth:`log_row`, :meth:`checkpoint`, :meth:`evaluate`."""
 
-    fwd: nn.Module = raw
-    if config.compile:
-        fwd = torch.compile(raw)
-    if dist.enabled:
-        from torch.nn.parallel import DistributedDataParallel as DDP
+    def __init__(self, raw: nn.Module, data: TokenData, config: TrainConfig, dist: distributed.DistInfo,
+                 block: int, micro: int, out: Path | None, resume: bool, tokenizer: Any,
+                 extra_info: dict[str, Any] | None) -> None:
+        self.raw, self.data, self.config, self.dist = raw, data, config, dist
+        self.block, self.micro, self.out, self.tokenizer, self.extra_info = block, micro, out, tokenizer, extra_info
+        self.device = dist.device
+        raw.to(self.device)
+        raw.train()
+        self.optimizer = make_optimizer(raw, lr=config.lr, weight_decay=config.weight_decay, betas=config.betas)
+        self.gen = torch.Generator().manual_seed(config.seed)
+        self.step = 0
+        self.saved_step: int | None = None  # the last checkpoint this run can fall back on
+        if resume and out is not None and has_checkpoint(out):
+            info, rng = load_training_state(out, raw, self.optimizer)
+            self.step = self.saved_step = int(info["step"])
+            if "data" in rng:
+                self.gen.set_state(rng["data"])
+            if "torch" in rng:
+                torch.set_rng_state(rng["torch"])
+        self.fwd: nn.Module = torch.compile(raw) if config.compile else raw
+        if dist.enabled:
+            from torch.nn.parallel import DistributedDataParallel as DDP
 
-        fwd = DDP(fwd, device_ids=[device.index] if device.type == "cuda" else None)
-    # train() checked the ids once at its edge: a gpt2lib GPT skips reading them back on every step
-    checked = {"check_ids": False} if isinstance(raw, GPT) else {}
+            self.fwd = DDP(self.fwd, device_ids=[self.device.index] if self.device.type == "cuda" else None)
+        # train() checked the ids once at its edge: a gpt2lib GPT skips reading them back on every step
+        self.checked = {"check_ids": False} if isinstance(raw, GPT) else {}
+        self.params = [p for p in raw.parameters() if p.requires_grad]
 
-    metrics = None
-    if out is not None and dist.is_main:
-        out.mkdir(parents=True, exist_ok=True)
-        metrics = _metrics_file(out, step)
-    result = TrainResult(out_dir=out)
-    bar = None
-    if progress and dist.is_main:
-        from tqdm.auto import tqdm
+    def optimizer_step(self) -> tuple[float, torch.Tensor, torch.Tensor | None, tuple[torch.Tensor, torch.Tensor]]:
+        """One step of AdamW on one global batch: (learning rate, mean loss, clipped norm or None, last micro-batch)."""
+        config, dist = self.config, self.dist
+        lr = lr_at(self.step, lr=config.lr, warmup_steps=config.warmup_steps, max_steps=config.max_steps,
+                   min_lr=config.min_lr)
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+        # Every process draws the same global batch and keeps its own rows of it.
+        starts = torch.randint(len(self.data.train) - self.block, (config.batch_size,), generator=self.gen)
+        starts = starts.view(config.grad_accum, dist.world_size, self.micro)[:, dist.rank]
+        loss_sum = torch.zeros((), device=self.device)
+        for m in range(config.grad_accum):
+            x, y = get_batch(self.data.train, self.micro, self.block, device=self.device, starts=starts[m])
+            # Gradients are averaged across processes only at the last micro-batch.
+            last_micro = not dist.enabled or m == config.grad_accum - 1
+            with contextlib.nullcontext() if last_micro else self.fwd.no_sync():
+                with autocast(self.device):
+                    _, loss = self.fwd(x, y, **self.checked)
+                (loss / config.grad_accum).backward()
+            loss_sum += loss.detach() / config.grad_accum
+        # The norm is measured even without clipping (an infinite max_norm leaves the gradient as it is):
+        # a non-finite loss or gradient stops the run before the optimizer applies it.
+        norm = torch.nn.utils.clip_grad_norm_(self.params, config.grad_clip if config.grad_clip > 0 else math.inf)
+        loss_mean = distributed.all_reduce_mean(loss_sum)
+        if not bool(torch.isfinite(loss_mean) & torch.isfinite(norm)):
+            what = (f"the loss became {float(loss_mean)}" if not math.isfinite(float(loss_mean))
+                    else f"the gradient norm became {float(norm)}")
+            raise self.diverged(what, self.step + 1)
+        self.optimizer.step()
+        self.optimizer.zero_grad(set_to_none=True)
+        self.step += 1
+        return lr, loss_mean, (norm if config.grad_clip > 0 else None), (x, y)
 
-        bar = tqdm(total=config.max_steps, initial=step, desc="training", unit="step")
-
-    saved = {"step": step if resume and out is not None and has_checkpoint(out) else None}
-
-    def diverged(what: str, at: int) -> DivergedError:
-        kept = (f"the checkpoint of step {saved['step']} in {out} is kept" if saved["step"] is not None
+    def diverged(self, what: str, at: int) -> DivergedError:
+        kept = (f"the checkpoint of step {self.saved_step} in {self.out} is kept" if self.saved_step is not None
                 else "no checkpoint had been written yet")
-        again = "resume from it" if saved["step"] is not None else "train again"
-        return DivergedError(f"{what} at step {at} (peak learning rate {config.lr:g}); training stopped and "
-                             f"{kept}. Lower the learning rate (--lr, e.g. {config.lr / 10:g}) and {again}")
+        again = "resume from it" if self.saved_step is not None else "train again"
+        return DivergedError(f"{what} at step {at} (peak learning rate {self.config.lr:g}); training stopped and "
+                             f"{kept}. Lower the learning rate (--lr, e.g. {self.config.lr / 10:g}) and {again}")
 
-    def checkpoint(at: int, probe: tuple[torch.Tensor, torch.Tensor]) -> None:
-        if out is not None and dist.is_main:
-            # Finite weights can still be ruined (a huge step leaves them near 1e30, and the next loss
-            # is NaN): the weights about to be saved must give a finite loss on the batch just seen.
-            raw.eval()  # no dropout: the probe must not draw from the random state training uses
-            try:
-                with torch.no_grad(), autocast(device):
-                    probe_loss = raw(*probe)[1]
-            finally:
-                raw.train()
-            if not bool(torch.isfinite(probe_loss)):
-                raise diverged(f"the updated weights give a loss of {float(probe_loss)}", at)
-            try:
-                save_checkpoint(raw, out, optimizer=optimizer, step=at, train_config=config,
-                                rng=_rng_state(gen), tokenizer=tokenizer,
-                                extra={"data": {"name": data.name, "vocab_size": data.vocab_size},
-                                       **(extra_info or {})})
-            except NonFiniteWeightsError:
-                raise diverged("the weights became NaN or infinite", at) from None
-            saved["step"] = at
+    def checkpoint(self, probe: tuple[torch.Tensor, torch.Tensor]) -> None:
+        """Save the run so far, once the weights are shown to give a finite loss on the batch just seen."""
+        if self.out is None or not self.dist.is_main:
+            return
+        # Finite weights can still be ruined (a huge step leaves them near 1e30, and the next loss is NaN).
+        self.raw.eval()  # no dropout: the probe must not draw from the random state training uses
+        try:
+            with torch.no_grad(), autocast(self.device):
+                probe_loss = self.raw(*probe)[1]
+        finally:
+            self.raw.train()
+        if not bool(torch.isfinite(probe_loss)):
+            raise self.diverged(f"the updated weights give a loss of {float(probe_loss)}", self.step)
+        try:
+            save_checkpoint(self.raw, self.out, optimizer=self.optimizer, step=self.step, train_config=self.config,
+                            rng=_rng_state(self.gen), tokenizer=self.tokenizer,
+                            extra={"data": {"name": self.data.name, "vocab_size": self.data.vocab_size},
+                                   **(self.extra_info or {})})
+        except NonFiniteWeightsError:
+            raise self.diverged("the weights became NaN or infinite", self.step) from None
+        self.saved_step = self.step
 
-    n_train = len(data.train)
-    params = [p for p in raw.parameters() if p.requires_grad]
-    t_start = t_log = time.perf_counter()
-    tokens_since_log = 0
-    try:
-        while step < config.max_steps:
-            lr = lr_at(step, lr=config.lr, warmup_steps=config.warmup_steps, max_steps=config.max_steps,
-                       min_lr=config.min_lr)
-            for group in optimizer.param_groups:
-                group["lr"] = lr
-            # Every process draws the same global batch and keeps its own rows of it.
-            starts = torch.randint(n_train - block, (config.batch_size,), generator=gen)
-            starts = starts.view(config.grad_accum, dist.world_size, micro)[:, dist.rank]
-            loss_sum = torch.zeros((), device=device)
-            for m in range(config.grad_accum):
-                x, y = get_batch(data.train, micro, block, device=device, starts=starts[m])
-                # Gradients are averaged across processes only at the last micro-batch.
-                sync = contextlib.nullcontext() if (not dist.enabled or m == config.grad_accum - 1) else fwd.no_sync()
-                with sync:
-                    with autocast(device):
-                        _, loss = fwd(x, y, **checked)
-                    (loss / config.grad_accum).backward()
-                loss_sum += loss.detach() / config.grad_accum
-            # The norm is measured even without clipping (an infinite max_norm leaves the gradient as
-            # it is): a non-finite loss or gradient stops the run before the optimizer applies it.
-            norm = torch.nn.utils.clip_grad_norm_(params, config.grad_clip if config.grad_clip > 0 else math.inf)
-            grad_norm = norm if config.grad_clip > 0 else None
-            loss_mean = distributed.all_reduce_mean(loss_sum)
-            if not bool(torch.isfinite(loss_mean) & torch.isfinite(norm)):
-                what = (f"the loss became {float(loss_mean)}" if not math.isfinite(float(loss_mean))
-                        else f"the gradient norm became {float(norm)}")
-                raise diverged(what, step + 1)
-            optimizer.step()
-            optimizer.zero_grad(set_to_none=True)
-            step += 1
-            tokens_since_log += config.batch_size * block
-            result.tokens += config.batch_size * block
+    def evaluate(self) -> float:
+        """The validation loss (dropout off), over ``eval_batches`` batches or the whole split."""
+        loss, _ = evaluate_loss(self.raw, self.data.val, block_size=self.block, batch_size=max(self.micro, 8),
+                                max_batches=self.config.eval_batches, device=self.device)
+        return loss
 
-            last = step == config.max_steps
-            row: dict[str, Any] = {"step": step, "lr": lr}
-            if step % config.log_interval == 0 or last:
-                now = time.perf_counter()
-                row["train_loss"] = float(loss_mean)
-                if grad_norm is not None:
-                    row["grad_norm"] = float(grad_norm)
-                row["tokens_per_s"] = tokens_since_log / max(now - t_log, 1e-9)
-                t_log, tokens_since_log = now, 0
-            # The final checkpoint comes before the final evaluation: an evaluation that fails loses nothing.
-            if (config.ckpt_interval and step % config.ckpt_interval == 0) or last:
-                checkpoint(step, (x, y))
-            if (config.eval_interval and step % config.eval_interval == 0) or last:
-                row["val_loss"], _ = evaluate_loss(raw, data.val, block_size=block, batch_size=max(micro, 8),
-                                                   max_batches=config.eval_batches, device=device)
-            if len(row) > 2:
-                row["time"] = time.perf_counter() - t_start
-                result.history.append(row)
-                if metrics is not None:
-                    metrics.write(json.dumps(row) + "\n")
-                    metrics.flush()
+    def until_done(self, progress: bool, callback: Callable[[dict[str, Any]], None] | None) -> TrainResult:
+        """Step until ``max_steps``: log, checkpoint and evaluate on their intervals; return the history."""
+        config, out = self.config, self.out
+        metrics = None
+        if out is not None and self.dist.is_main:
+            out.mkdir(parents=True, exist_ok=True)
+            metrics = _metrics_file(out, self.step)
+        result = TrainResult(out_dir=out)
+        bar = None
+        if progress and self.dist.is_main:
+            from tqdm.auto import tqdm
+
+            bar = tqdm(total=config.max_steps, initial=self.step, desc="training", unit="step")
+        tokens_per_step = config.batch_size * self.block
+        t_start = t_log = time.perf_counter()
+        tokens_since_log = 0
+        try:
+            while self.step < config.max_steps:
+                lr, loss, grad_norm, batch = self.optimizer_step()
+                tokens_since_log += tokens_per_step
+                result.tokens += tokens_per_step
+                last = self.step == config.max_steps
+                row: dict[str, Any] = {"step": self.step, "lr": lr}
+                if self.step % config.log_interval == 0 or last:
+                    now = time.perf_counter()
+                    row["train_loss"] = float(loss)
+                    if grad_norm is not None:
+                        row["grad_norm"] = float(grad_norm)
+                    row["tokens_per_s"] = tokens_since_log / max(now - t_log, 1e-9)
+                    t_log, tokens_since_log = now, 0
+                # The final checkpoint comes before the final evaluation: an evaluation that fails loses nothing.
+                if (config.ckpt_interval and self.step % config.ckpt_interval == 0) or last:
+                    self.checkpoint(batch)
+                if (config.eval_interval and self.step % config.eval_interval == 0) or last:
+                    row["val_loss"] = self.evaluate()
+                if len(row) > 2:
+                    row["time"] = time.perf_counter() - t_start
+                    result.history.append(row)
+                    if metrics is not None:
+                        metrics.write(json.dumps(row) + "\n")
+                        metrics.flush()
+                    if bar is not None:
+                        bar.set_postfix({k: f"{row[k]:.3f}" for k in ("train_loss", "val_loss") if k in row})
                 if bar is not None:
-                    bar.set_postfix({k: f"{row[k]:.3f}" for k in ("train_loss", "val_loss") if k in row})
+                    bar.update(1)
+                if callback is not None:
+                    callback(row)
+        finally:
             if bar is not None:
-                bar.update(1)
-            if callback is not None:
-                callback(row)
-    finally:
-        if bar is not None:
-            bar.close()
-        if metrics is not None:
-            metrics.close()
-    result.steps = step
-    result.seconds = time.perf_counter() - t_start
-    return result
+                bar.close()
+            if metrics is not None:
+                metrics.close()
+        result.steps = self.step
+        result.seconds = time.perf_counter() - t_start
+        return result
