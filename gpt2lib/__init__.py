@@ -31,7 +31,7 @@ _PUBLIC = {
     "OfflineError": "runtime",
     "UserError": "runtime",
     "BPETokenizer": "tokenizer",
-    "get_batch": "data",
+    "get_batch": "batches",
     "KVCache": "attention",
     "GPT": "model",
     "GPTConfig": "model",
@@ -54,7 +54,7 @@ _PUBLIC = {
 if TYPE_CHECKING:  # what editors and type checkers see; at run time __getattr__ imports on first use
     from .attention import KVCache
     from .book import book_data, book_model, book_tokenizer, chapter_model
-    from .data import get_batch
+    from .batches import get_batch
     from .evaluation import evaluate
     from .generation import generate, stream
     from .hf import load_hf, save_hf

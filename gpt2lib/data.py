@@ -1,11 +1,10 @@
-"""Corpora, token arrays and batches: the station between the tokenizer and the model.
+"""Corpora and token arrays: the station between the tokenizer and the model (batches: :mod:`gpt2lib.batches`).
 
 A corpus is named (``python-docs``, ``tiny-shakespeare``) or is a path to a text file or a folder of
 text files. Its text is cut once into a training part and a validation part (the last ~10% of the
 text, at a line boundary, so that no line is shared), each part is tokenized once, and the ids are
 stored as ``uint16`` arrays on disk and memory-mapped: a 1 GB corpus then costs 2 bytes per token of
-disk and nothing of RAM until a batch touches it. Batches are windows of ``block_size + 1`` ids: the
-first ``block_size`` are the input, the last ``block_size`` (shifted by one) are the targets.
+disk and nothing of RAM until a batch touches it.
 """
 from __future__ import annotations
 
@@ -14,16 +13,15 @@ import hashlib
 import json
 import os
 import tempfile
-import urllib.request
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
-import torch
 
 from .atomic import file_sha256, write_bytes_atomic
+from .batches import get_batch, sequential_batches  # re-exported: chapters import them from here
 from .runtime import InputError, MissingFileError, OfflineError, UserError, cache_dir, is_online
 
 __all__ = [
@@ -64,24 +62,24 @@ def python_docs_text() -> str:
 
 
 def _tiny_shakespeare_text() -> str:
-    path = cache_dir("corpora") / "tiny-shakespeare.txt"
-    if not path.exists():
-        if not is_online():
-            raise OfflineError("tiny-shakespeare is not cached and this machine is offline; use the embedded "
-                               "corpus 'python-docs' or a path to a local text file")
-        with urllib.request.urlopen(TINY_SHAKESPEARE_URL, timeout=60) as response:
-            raw = response.read()
-        digest = hashlib.sha256(raw).hexdigest()
-        if digest != TINY_SHAKESPEARE_SHA256:
-            raise CorpusError(f"the downloaded tiny-shakespeare has sha256 {digest}, expected "
-                               f"{TINY_SHAKESPEARE_SHA256}; the file changed upstream or the download was cut")
-        write_bytes_atomic(path, raw)
-    raw = path.read_bytes()
-    if hashlib.sha256(raw).hexdigest() != TINY_SHAKESPEARE_SHA256:
-        path.unlink(missing_ok=True)  # damaged: the next call downloads it afresh
-        raise CorpusError(f"the cached tiny-shakespeare at {path} was damaged and has been removed; run again "
-                          f"(online) to download it afresh")
-    return raw.decode("utf-8")
+    """Downloaded once (pooch: progress bar, sha256 check, cached), then read from the cache."""
+    folder = cache_dir("corpora")
+    path = folder / "tiny-shakespeare.txt"
+    cached = path.is_file() and file_sha256(path) == TINY_SHAKESPEARE_SHA256
+    if not cached and not is_online():
+        raise OfflineError("tiny-shakespeare is not cached and this machine is offline; use the embedded "
+                           "corpus 'python-docs' or a path to a local text file")
+    if not cached:
+        import pooch
+
+        path.unlink(missing_ok=True)  # a damaged copy is replaced, never read
+        try:
+            pooch.retrieve(TINY_SHAKESPEARE_URL, known_hash=f"sha256:{TINY_SHAKESPEARE_SHA256}",
+                           fname=path.name, path=folder, progressbar=True)
+        except ValueError as exc:  # pooch's hash mismatch; it has already removed the download
+            raise CorpusError(f"the downloaded tiny-shakespeare does not match its sha256 ({exc}); the file "
+                              f"changed upstream or the download was cut: run again") from None
+    return path.read_text(encoding="utf-8")
 
 
 def load_text(corpus: str | os.PathLike) -> str:
@@ -249,58 +247,3 @@ def prepare(corpus: str | os.PathLike, tokenizer: Any, *, val_fraction: float = 
     return TokenData(name, np.memmap(folder / "train.bin", dtype=np.uint16, mode="r"),
                      np.memmap(folder / "val.bin", dtype=np.uint16, mode="r"),
                      meta["train_bytes"], meta["val_bytes"], meta["vocab_size"], folder)
-
-
-# ------------------------------------------------------------------------------------------ batches
-def _check_windows(data: np.ndarray | torch.Tensor, block_size: int, batch_size: int) -> int:
-    if not isinstance(block_size, int) or block_size < 1:
-        raise InputError(f"block_size must be a positive int, got {block_size!r}")
-    if not isinstance(batch_size, int) or batch_size < 1:
-        raise InputError(f"batch_size must be a positive int, got {batch_size!r}")
-    n = len(data)
-    if n < block_size + 1:
-        raise InputError(f"{n} tokens cannot fill one window of block_size + 1 = {block_size + 1}; "
-                         f"use a smaller block_size or a longer corpus")
-    return n
-
-
-def get_batch(data: np.ndarray | torch.Tensor, batch_size: int, block_size: int, *,
-              generator: torch.Generator | None = None, device: torch.device | str = "cpu",
-              starts: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-    """``(x, y)`` of shape ``(batch_size, block_size)``: windows at random start positions, ``y`` is ``x``
-    shifted left by one. Draw the starts from ``generator`` (seeded: the same batches every run), or
-    pass ``starts`` yourself (the DDP loop draws the global batch's starts and gives each process its
-    share)."""
-    n = _check_windows(data, block_size, batch_size)
-    if starts is None:
-        starts = torch.randint(n - block_size, (batch_size,), generator=generator)
-    else:
-        starts = torch.as_tensor(starts)
-        if starts.dim() != 1 or starts.is_floating_point() or starts.dtype == torch.bool:
-            raise InputError(f"starts must be a 1-D tensor of integer positions, got {starts.dtype} of shape "
-                             f"{tuple(starts.shape)}")
-        if len(starts) and (int(starts.min()) < 0 or int(starts.max()) > n - block_size - 1):
-            raise InputError(f"starts must lie in [0, {n - block_size - 1}] so that each window of "
-                             f"block_size + 1 = {block_size + 1} fits in {n} tokens; got "
-                             f"[{int(starts.min())}, {int(starts.max())}]")
-    rows = [np.asarray(data[int(s): int(s) + block_size + 1], dtype=np.int64) for s in starts]
-    chunk = torch.from_numpy(np.stack(rows))
-    x, y = chunk[:, :-1], chunk[:, 1:]
-    device = torch.device(device)
-    if device.type == "cuda":  # pinned memory lets the copy overlap with compute
-        return x.pin_memory().to(device, non_blocking=True), y.pin_memory().to(device, non_blocking=True)
-    return x.contiguous().to(device), y.contiguous().to(device)
-
-
-def sequential_batches(data: np.ndarray | torch.Tensor, batch_size: int, block_size: int, *,
-                       device: torch.device | str = "cpu",
-                       max_batches: int | None = None) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-    """Non-overlapping windows from the start of ``data`` in order, ``batch_size`` at a time (the last
-    batch may be smaller): every token is predicted exactly once (the tail that does not fill a
-    window is left out), which is what an evaluation wants."""
-    n = _check_windows(data, block_size, batch_size)
-    starts = torch.arange(0, n - block_size, block_size)
-    for i, first in enumerate(range(0, len(starts), batch_size)):
-        if max_batches is not None and i >= max_batches:
-            return
-        yield get_batch(data, batch_size, block_size, device=device, starts=starts[first: first + batch_size])

@@ -40,7 +40,7 @@ def evaluate_loss(model: torch.nn.Module, ids: np.ndarray | torch.Tensor, *, blo
 
     The mean is over tokens, not over batches, so a short last batch does not weigh more than it should.
     """
-    from .data import sequential_batches
+    from .batches import sequential_batches
     from .runtime import autocast, unwrap_model
 
     raw = unwrap_model(model)

@@ -71,6 +71,62 @@ def test_tiny_shakespeare_offline_says_what_to_do():
         load_text("tiny-shakespeare")
 
 
+@pytest.fixture
+def shakespeare_server(monkeypatch, tmp_path):
+    """A loopback server standing in for the corpus' URL, and a cache folder of the test's own."""
+    import functools
+    import hashlib
+    import http.server
+    import threading
+
+    from gpt2lib import data as data_mod
+
+    served = tmp_path / "served"
+    served.mkdir()
+    body = "First Citizen:\nBefore we proceed any further, hear me speak.\n"
+    (served / "input.txt").write_text(body, encoding="utf-8")
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(served))
+    handler.log_message = lambda *a: None
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    monkeypatch.setattr(data_mod, "TINY_SHAKESPEARE_URL", f"http://127.0.0.1:{server.server_port}/input.txt")
+    monkeypatch.setattr(data_mod, "TINY_SHAKESPEARE_SHA256", hashlib.sha256(body.encode()).hexdigest())
+    monkeypatch.setattr(data_mod, "is_online", lambda: True)
+    monkeypatch.setenv("GPT2LIB_CACHE", str(tmp_path / "cache"))
+    yield served, body
+    server.shutdown()
+
+
+def test_tiny_shakespeare_is_downloaded_once_checked_and_cached(shakespeare_server, monkeypatch):
+    from gpt2lib import data as data_mod
+
+    served, body = shakespeare_server
+    assert load_text("tiny-shakespeare") == body
+    (served / "input.txt").unlink()  # the second load must not need the server
+    monkeypatch.setattr(data_mod, "is_online", lambda: False)
+    assert load_text("tiny-shakespeare") == body
+
+
+def test_a_damaged_cached_copy_is_downloaded_again(shakespeare_server):
+    from gpt2lib.runtime import cache_dir
+
+    _, body = shakespeare_server
+    load_text("tiny-shakespeare")
+    (cache_dir("corpora") / "tiny-shakespeare.txt").write_text("half a fi", encoding="utf-8")
+    assert load_text("tiny-shakespeare") == body
+
+
+def test_a_download_that_does_not_match_its_hash_is_refused_and_not_kept(shakespeare_server):
+    from gpt2lib.data import CorpusError
+    from gpt2lib.runtime import cache_dir
+
+    served, _ = shakespeare_server
+    (served / "input.txt").write_text("Something else entirely\n", encoding="utf-8")
+    with pytest.raises(CorpusError, match="sha256"):
+        load_text("tiny-shakespeare")
+    assert not (cache_dir("corpora") / "tiny-shakespeare.txt").exists()
+
+
 def test_prepare_writes_uint16_memmaps_that_decode_back(tmp_path, byte_tok):
     path = tmp_path / "t.txt"
     path.write_text(TEXT, encoding="utf-8")

@@ -27,7 +27,8 @@ import torch
 from torch import nn
 
 from ..atomic import write_text_atomic
-from ..data import TokenData, get_batch
+from ..batches import get_batch
+from ..data import TokenData
 from ..evaluation import evaluate_loss
 from ..model import GPT
 from ..runtime import InputError, UserError, autocast
