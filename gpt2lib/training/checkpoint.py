@@ -8,148 +8,41 @@ previous checkpoint, whose files are deleted only afterwards. A run killed at an
 leaves a complete checkpoint behind, the old one or the new one; what it left half-written is swept
 at the next save.
 
-One run writes into a folder at a time: :func:`hold_folder` takes an exclusive lock on its ``.lock``
-file, and a second run is refused instead of mixing its files with the first's. Weights that are not
-finite are never written, so a diverged run cannot replace its last good checkpoint.
-
-Every name ``checkpoint.json`` gives must be a plain file name inside its folder, so a doctored file
-cannot make a run read, or delete, anything elsewhere. safetensors holds tensors only, without
+The folder itself (its layout, its lock, what is swept from it) is :mod:`.folder`'s. Weights that are
+not finite are never written, so a diverged run cannot replace its last good checkpoint. safetensors holds tensors only, without
 pickled Python objects, so loading a checkpoint from someone else cannot run their code.
 """
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import json
 import os
-import re
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterator
+from typing import TYPE_CHECKING, Any
 
 import torch
-from filelock import FileLock, Timeout
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file, save_model
 from torch import nn
 
-from ..atomic import remove_stale_temporaries, write_atomic
-from ..runtime import UserError, unwrap_model
+from ..atomic import write_atomic
+from ..runtime import unwrap_model
+# The folder's names are re-exported: callers and tests import them from here.
+from .folder import (FORMAT, INFO, LOCK, TOKENIZER, VERSION, WEIGHT_FILE, CheckpointError,  # noqa: F401
+                     FolderBusyError, _member, clean_folder, has_checkpoint, hold_folder, model_config_of,
+                     read_checkpoint_info)
 
 if TYPE_CHECKING:
-    from ..model import GPT, GPTConfig
+    from ..model import GPT
     from ..tokenizer import BPETokenizer
 
 __all__ = ["FORMAT", "CheckpointError", "FolderBusyError", "NonFiniteWeightsError", "save_checkpoint",
            "read_checkpoint_info", "load_checkpoint", "has_checkpoint", "load_training_state", "hold_folder",
            "clean_folder", "model_config_of", "load_saved_tokenizer"]
 
-FORMAT = "gpt2lib-checkpoint"
-VERSION = 1
-INFO = "checkpoint.json"
-LOCK = ".lock"
-TOKENIZER = "tokenizer.json"
-WEIGHT_FILE = re.compile(r"^(model|optim)-\d+\.safetensors$")
-# key -> (accepted types, what to say when it is wrong)
-REQUIRED = {"step": (int, "a step number"), "model_config": (dict, "the model's shape"),
-            "train_config": ((dict, type(None)), "the run's settings"), "weights": (str, "a file name"),
-            "optimizer": (str, "a file name"), "param_groups": (list, "the optimizer's groups"),
-            "tokenizer": ((str, type(None)), "a file name or null")}
-
-
-class CheckpointError(UserError, ValueError):
-    """A checkpoint folder that cannot be used as asked (missing, corrupt, or of another shape)."""
-
-
-class FolderBusyError(CheckpointError):
-    """Another run holds the folder's lock."""
-
 
 class NonFiniteWeightsError(CheckpointError):
     """Weights with NaN or infinity: never written over a good checkpoint, never loaded."""
-
-
-def has_checkpoint(folder: str | os.PathLike) -> bool:
-    return (Path(folder) / INFO).is_file()
-
-
-# ------------------------------------------------------------------------------------ one run at a time
-@contextlib.contextmanager
-def hold_folder(folder: str | os.PathLike) -> Iterator[Path]:
-    """Hold ``folder`` (created if needed) for the duration: an exclusive, non-blocking lock on its
-    ``.lock`` file (``filelock``: ``flock`` on POSIX, ``msvcrt`` on Windows), released when the block
-    ends or the process dies. Re-entrant within a process (one lock object per path), so
-    ``save_checkpoint`` inside ``train`` takes it again; a second holder, in another process, gets
-    :class:`FolderBusyError` at once. The lock file stays after release."""
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    lock = FileLock(folder.resolve() / LOCK, is_singleton=True)
-    try:
-        lock.acquire(timeout=0)
-    except Timeout:
-        raise FolderBusyError(f"another run is writing into {folder} (it holds {folder / LOCK}); wait for it "
-                              f"to finish, or choose another output folder") from None
-    try:
-        yield folder
-    finally:
-        lock.release()
-
-
-# ------------------------------------------------------------------------------------ checkpoint.json
-def _member(folder: Path, name: Any, key: str) -> Path:
-    """``folder / name`` for a plain file name that stays inside ``folder`` (symlinks included)."""
-    if not isinstance(name, str) or name in ("", ".", "..") or Path(name).name != name or "\\" in name:
-        raise CheckpointError(f"{folder / INFO} names {key} {name!r}; a checkpoint may name only files in "
-                              f"its own folder")
-    path = folder / name
-    if path.resolve().parent != folder.resolve():
-        raise CheckpointError(f"{folder / INFO} names {key} {name!r}, a link to {path.resolve()} outside the "
-                              f"folder; a checkpoint may name only files in its own folder")
-    return path
-
-
-def read_checkpoint_info(folder: str | os.PathLike) -> dict[str, Any]:
-    """The parsed ``checkpoint.json`` of ``folder``, checked for format, keys, and the files it names."""
-    folder = Path(folder)
-    path = folder / INFO
-    if not path.is_file():
-        raise CheckpointError(f"{folder} holds no checkpoint ({INFO} is missing); train one with "
-                              f"'python -m gpt2lib train --out {folder}'")
-    try:
-        info = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise CheckpointError(f"{path} is not valid JSON ({exc}); the checkpoint is corrupt") from None
-    if not isinstance(info, dict) or info.get("format") != FORMAT:
-        raise CheckpointError(f"{path} is not a gpt2lib checkpoint (no \"format\": \"{FORMAT}\")")
-    if info.get("version") != VERSION:
-        raise CheckpointError(f"{path} has checkpoint version {info.get('version')}; this gpt2lib reads {VERSION}")
-    for key, (kinds, what) in REQUIRED.items():
-        value = info.get(key)
-        if key not in info or not isinstance(value, kinds) or isinstance(value, bool):
-            raise CheckpointError(f"{path} needs \"{key}\" ({what}), found {value!r}; the checkpoint is damaged")
-    if info["step"] < 0:
-        raise CheckpointError(f"{path} has step {info['step']}; the checkpoint is damaged")
-    for key in ("weights", "optimizer", "tokenizer"):
-        if info[key] is not None and not _member(folder, info[key], key).is_file():
-            raise CheckpointError(f"{folder / info[key]} named by {INFO} is missing; the checkpoint is incomplete")
-    return info
-
-
-def model_config_of(info: dict[str, Any], where: str | os.PathLike = INFO) -> GPTConfig:
-    """The :class:`~gpt2lib.model.GPTConfig` a checkpoint's ``model_config`` describes."""
-    from ..model import GPTConfig
-
-    fields = {f.name for f in dataclasses.fields(GPTConfig)}
-    given = info.get("model_config")
-    if not isinstance(given, dict):
-        raise CheckpointError(f"{where}: \"model_config\" must be an object, found {given!r}")
-    unknown = sorted(set(given) - fields)
-    if unknown:
-        raise CheckpointError(f"{where}: \"model_config\" has unknown key(s) {unknown}; the fields are "
-                              f"{sorted(fields)}")
-    try:
-        return GPTConfig(**given)
-    except (TypeError, ValueError) as exc:
-        raise CheckpointError(f"{where}: \"model_config\" is not a valid model shape: {exc}") from None
 
 
 # ------------------------------------------------------------------------------------ writing
@@ -168,26 +61,6 @@ def all_finite(model: nn.Module) -> bool:
     """Whether every parameter of ``model`` is finite (one read-back from the device)."""
     flags = [torch.isfinite(p).all() for p in model.parameters() if p.is_floating_point()]
     return bool(torch.stack(flags).all()) if flags else True
-
-
-def clean_folder(folder: str | os.PathLike) -> list[Path]:
-    """Delete what interrupted saves left in ``folder``: temporary files, and weight or optimizer files
-    that ``checkpoint.json`` does not name (all of them when the folder holds no checkpoint). Call it
-    only while holding the folder. Return the deleted paths."""
-    folder = Path(folder)
-    removed = remove_stale_temporaries(folder)
-    named: set[str] = set()
-    if has_checkpoint(folder):
-        try:
-            info = read_checkpoint_info(folder)
-        except CheckpointError:
-            return removed  # a damaged checkpoint.json: keep every file for whoever repairs it
-        named = {info["weights"], info["optimizer"]}
-    for path in folder.iterdir():
-        if WEIGHT_FILE.match(path.name) and path.name not in named and not path.is_dir():
-            path.unlink(missing_ok=True)
-            removed.append(path)
-    return removed
 
 
 def save_checkpoint(model: nn.Module, folder: str | os.PathLike, *, optimizer: torch.optim.Optimizer | None = None,

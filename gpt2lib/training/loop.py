@@ -33,8 +33,8 @@ from ..evaluation import evaluate_loss
 from ..model import GPT
 from ..runtime import InputError, UserError, autocast
 from . import distributed
-from .checkpoint import (TOKENIZER, CheckpointError, NonFiniteWeightsError, clean_folder, has_checkpoint,
-                         hold_folder, load_training_state, save_checkpoint)
+from .checkpoint import NonFiniteWeightsError, load_training_state, save_checkpoint
+from .folder import TOKENIZER, CheckpointError, clean_folder, has_checkpoint, hold_folder
 from .config import MAX_LR, TrainConfig, TrainResult
 from .schedule import lr_at, make_optimizer
 

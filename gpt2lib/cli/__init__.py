@@ -1,0 +1,58 @@
+"""``python -m gpt2lib train | sample | eval``: the package's loop, sampler and evaluation from a shell.
+
+    python -m gpt2lib train --out runs/docs                      # the book's model, its full schedule
+    python -m gpt2lib train --out runs/docs --max-steps 50 --resume
+    torchrun --nproc_per_node=2 -m gpt2lib train --out runs/ddp  # the same, with DDP
+    python -m gpt2lib sample --ckpt runs/docs --prompt "The if statement" --max-new-tokens 80 --seed 1
+    python -m gpt2lib eval --ckpt runs/docs
+
+Exit statuses follow one rule. 2: the user's input or environment is at fault (a bad value, a missing
+corpus, an output folder holding another run, a damaged checkpoint, a device this machine lacks, a
+full disk); one line says what to do, and a saved checkpoint is never lost. 1: a bug in gpt2lib; its
+traceback is shown, since hiding it would hide the bug. Only the errors gpt2lib raises on purpose
+(``gpt2lib.runtime.UserError`` and its subclasses) and the operating system's (a full disk, a
+read-only folder) count as the user's.
+"""
+from __future__ import annotations
+
+import errno
+import sys
+from typing import Sequence
+
+from ..runtime import UserError
+from .commands import UsageError, evaluate, sample, train
+from .parser import build_parser
+
+__all__ = ["main", "build_parser", "UsageError"]
+
+
+_OS_HINTS = {errno.ENOSPC: "free some disk space, or choose a folder on another disk; the last checkpoint is intact",
+             errno.EDQUOT: "free some disk space (quota), or choose another folder; the last checkpoint is intact",
+             errno.EROFS: "the file system is read-only; choose a writable folder",
+             errno.EACCES: "choose a folder you may write to",
+             errno.EPERM: "choose a folder you may write to"}
+
+
+def _one_line(exc: BaseException) -> str | None:
+    """The one line for an error the user can fix, or None for a bug (shown with its traceback)."""
+    if isinstance(exc, UserError):
+        return str(exc)
+    if isinstance(exc, OSError) and exc.errno is not None:
+        where = f" ({exc.filename})" if exc.filename else ""
+        hint = _OS_HINTS.get(exc.errno, "check the path and its permissions")
+        return f"{exc.strerror or exc}{where}: {hint}"
+    return None
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``python -m gpt2lib`` and of the ``gpt2lib`` script; returns the exit status:
+    0 done, 2 the user's input or environment (one line on stderr), 1 a bug (its traceback)."""
+    args = build_parser().parse_args(argv)
+    try:
+        return {"train": train, "sample": sample, "eval": evaluate}[args.command](args)
+    except Exception as exc:
+        line = _one_line(exc)
+        if line is None:
+            raise
+        print(f"python -m gpt2lib {args.command}: error: {line}", file=sys.stderr)
+        return 2

@@ -1,0 +1,122 @@
+"""The command line's grammar: every flag, its type and its range, checked before anything runs."""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+__all__ = ["build_parser"]
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
+    return value
+
+
+def _non_negative_int(text: str) -> int:
+    value = _positive_int(text) if text.strip() != "0" else 0
+    return value
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"expected a number > 0, got {value}")
+    return value
+
+
+def _seed(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+    if not 0 <= value < 2**64:
+        raise argparse.ArgumentTypeError(f"expected an integer in [0, 2**64 - 1] (torch keeps 64 bits), got {value}")
+    return value
+
+
+def _unit_interval(text: str) -> float:
+    value = _positive_float(text)
+    if value > 1:
+        raise argparse.ArgumentTypeError(f"expected a number in (0, 1], got {value}")
+    return value
+
+
+def _presets() -> list[str]:
+    from ..model import PRESETS
+
+    return ["book", *PRESETS]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m gpt2lib", description="Train, sample from and evaluate "
+                                     "the GPT-2 models of the book 'GPT-2 from scratch'.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="{train,sample,eval}")
+
+    t = sub.add_parser("train", help="train a model (add --resume to continue a run)",
+                       description="Train a model and write checkpoints and metrics.jsonl into --out. "
+                       "Under torchrun the same command trains with DistributedDataParallel.")
+    t.add_argument("--preset", default="book", choices=_presets(),
+                   help="model size: 'book' is the book's default small model (4 layers, 128 wide); the "
+                        "others are gpt2lib.model presets (default: book)")
+    t.add_argument("--data", default=None,
+                   help="corpus: 'python-docs' (embedded, default), 'tiny-shakespeare' (downloaded once "
+                        "when online), or a path to a text file or a folder of text files")
+    t.add_argument("--out", required=True, type=Path, help="output folder for checkpoints and metrics.jsonl")
+    t.add_argument("--max-steps", type=_positive_int, default=None,
+                   help="optimizer steps; the learning-rate schedule is fitted to them (default: the preset's "
+                        "full schedule, 600 steps for 'book')")
+    t.add_argument("--resume", action="store_true",
+                   help="continue the run whose checkpoint is in --out: its corpus, tokenizer and settings are "
+                        "kept (giving others is refused); --max-steps, --lr, the intervals, --device and "
+                        "--compile may change")
+    t.add_argument("--batch-size", type=_positive_int, default=None,
+                   help="global batch in sequences per step, across processes and accumulation (default 16)")
+    t.add_argument("--grad-accum", type=_positive_int, default=None,
+                   help="micro-batches accumulated per step (default 1)")
+    t.add_argument("--block-size", type=_positive_int, default=None, help="context length (default: the preset's)")
+    t.add_argument("--lr", type=_positive_float, default=None, help="peak learning rate (default 3e-3)")
+    t.add_argument("--warmup-steps", type=_non_negative_int, default=None, help="linear warm-up steps (default 30)")
+    t.add_argument("--vocab-size", type=_positive_int, default=None,
+                   help="ids of the BPE tokenizer trained on the corpus (default 2048); ignored with --tokenizer gpt2")
+    t.add_argument("--tokenizer", choices=["bpe", "gpt2"], default=None,
+                   help="'bpe': trained on the corpus (default for small presets); 'gpt2': GPT-2's 50,257 ids "
+                        "(default for the gpt2* presets)")
+    t.add_argument("--eval-interval", type=_non_negative_int, default=None,
+                   help="steps between validation losses; 0: only at the end (default 100)")
+    t.add_argument("--ckpt-interval", type=_non_negative_int, default=None,
+                   help="steps between checkpoints; 0: only at the end (default 0)")
+    t.add_argument("--log-interval", type=_positive_int, default=None,
+                   help="steps between rows of metrics.jsonl (default 10)")
+    t.add_argument("--seed", type=_seed, default=None, help="seed of the initialisation and batches (default 1337)")
+    t.add_argument("--device", choices=["cpu", "cuda", "mps"], default=None, help="default: the best available")
+    t.add_argument("--compile", action="store_true", help="torch.compile the model (GPUs: faster after warm-up)")
+    t.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    s = sub.add_parser("sample", help="continue a prompt with a trained model",
+                       description="Print the prompt continued by the model of a checkpoint folder.")
+    s.add_argument("--ckpt", required=True, type=Path, help="checkpoint folder (the --out of a train run)")
+    s.add_argument("--prompt", default="\n", help="text to continue (default: a newline)")
+    s.add_argument("--max-new-tokens", type=_positive_int, default=100, help="tokens to generate (default 100)")
+    s.add_argument("--seed", type=_seed, default=1337, help="sampling seed: same seed, same text (default 1337)")
+    s.add_argument("--temperature", type=_positive_float, default=0.8, help="softmax temperature (default 0.8)")
+    s.add_argument("--top-k", type=_positive_int, default=None, help="sample among the k likeliest tokens")
+    s.add_argument("--top-p", type=_unit_interval, default=None, help="nucleus sampling threshold in (0, 1]")
+    s.add_argument("--device", choices=["cpu", "cuda", "mps"], default=None, help="default: the best available")
+
+    e = sub.add_parser("eval", help="validation loss, perplexity and bits per byte beside the bigram baseline",
+                       description="Print one JSON object: val_loss, perplexity, bits_per_byte and "
+                       "bigram_bits_per_byte (a bigram fitted on the same training split).")
+    e.add_argument("--ckpt", required=True, type=Path, help="checkpoint folder (the --out of a train run)")
+    e.add_argument("--data", default=None, help="corpus to evaluate on (default: the one the run trained on)")
+    e.add_argument("--batch-size", type=_positive_int, default=16, help="sequences per evaluation batch")
+    e.add_argument("--max-batches", type=_positive_int, default=None, help="evaluate on at most this many batches")
+    e.add_argument("--device", choices=["cpu", "cuda", "mps"], default=None, help="default: the best available")
+    return parser
