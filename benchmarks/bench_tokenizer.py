@@ -83,7 +83,7 @@ def bench_encode(docs: list[str]) -> None:
 def bench_train(docs: list[str], vocab_size: int, naive_merges: int | None) -> None:
     from gpt2lib.tokenizer import BPETokenizer
     from gpt2lib.tokenizer.bytes_map import split
-    from gpt2lib.tokenizer.training import count_words, train_merges, train_merges_naive
+    from gpt2lib.tokenizer.merges import count_words, train_merges, train_merges_naive
 
     text = "\n".join(docs)
     n_merges = vocab_size - 256 - 1
@@ -128,7 +128,7 @@ def bench_long_words(quick: bool) -> None:
     from collections import Counter
 
     from gpt2lib.tokenizer import BPETokenizer
-    from gpt2lib.tokenizer.training import train_merges, train_merges_naive
+    from gpt2lib.tokenizer.merges import train_merges, train_merges_naive
 
     letters = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
     tk = _tiktoken_gpt2()

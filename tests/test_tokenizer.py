@@ -11,7 +11,7 @@ import pytest
 from gpt2lib.tokenizer import BPETokenizer, GPT2_PATTERN, bytes_to_unicode
 from gpt2lib.tokenizer import files as tok_files
 from gpt2lib.tokenizer.bytes_map import BYTE_ORDER, split
-from gpt2lib.tokenizer.training import count_words, train_merges, train_merges_naive
+from gpt2lib.tokenizer.merges import count_words, train_merges, train_merges_naive
 from gpt2lib.runtime import OfflineError
 
 # A few sentences of the source article (section 3), as a Chinese specimen.
@@ -497,3 +497,13 @@ def test_gpt2_files_with_bad_ids_are_refused(trained, tmp_path):
     (tmp_path / "vocab.bpe").write_text("#version: 0.2\nĠ \u4e2d\n", "utf-8")
     with pytest.raises(tok_files.TokenizerFileError, match="line 2.*byte alphabet"):
         BPETokenizer.from_pretrained(tmp_path)
+
+
+def test_the_old_module_name_still_works_and_says_where_to_import_from():
+    import importlib
+
+    import gpt2lib.tokenizer.merges as merges
+
+    with pytest.warns(DeprecationWarning, match="gpt2lib.tokenizer.merges"):
+        old = importlib.reload(importlib.import_module("gpt2lib.tokenizer.training"))
+    assert old.merge_pair is merges.merge_pair and old.train_merges is merges.train_merges

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from gpt2lib.tokenizer import BPETokenizer
 from gpt2lib.tokenizer.bytes_map import split
-from gpt2lib.tokenizer.training import count_words, train_merges, train_merges_naive
+from gpt2lib.tokenizer.merges import count_words, train_merges, train_merges_naive
 
 SETTINGS = settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 

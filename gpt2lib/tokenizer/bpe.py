@@ -28,7 +28,7 @@ import regex
 
 from ..runtime import InputError
 from .bytes_map import BYTE_ORDER, GPT2_PATTERN, bytes_to_str, check_split_pattern
-from .training import merge_pair
+from .merges import merge_pair
 
 AllowedSpecial = Union[Literal["all"], Iterable[str]]
 
@@ -198,7 +198,7 @@ class BPETokenizer:
 
     def bpe_reference(self, word: bytes) -> list[bytes]:
         """The teaching version of :meth:`bpe`: find the earliest-learnt pair present, merge it everywhere
-        (:func:`~gpt2lib.tokenizer.training.merge_pair`), repeat. Same tokens; one full scan of the word
+        (:func:`~gpt2lib.tokenizer.merges.merge_pair`), repeat. Same tokens; one full scan of the word
         per merge, so quadratic on a long word."""
         parts: list[bytes] = []
         for parts in self._reference_steps(bytes(word)):  # noqa: B007 - the loop variable is the result
@@ -329,10 +329,10 @@ class BPETokenizer:
         """Learn a tokenizer of ``vocab_size`` ids (256 bytes + merges + special tokens) from ``text``.
 
         Deterministic: merges are chosen by frequency, ties going to the pair whose (left, right) byte
-        strings sort smallest (see :mod:`gpt2lib.tokenizer.training`). Stops early, with a warning,
+        strings sort smallest (see :mod:`gpt2lib.tokenizer.merges`). Stops early, with a warning,
         if the text runs out of pairs to merge.
         """
-        from .training import count_words, train_merges
+        from .merges import count_words, train_merges
 
         if isinstance(special_tokens, (str, bytes)):
             raise TypeError(f"special_tokens must be a list of strings, got the {type(special_tokens).__name__} "
