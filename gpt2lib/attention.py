@@ -13,7 +13,7 @@ Three pieces, in the order the book builds them:
 :class:`KVCache` keeps the keys and values of the tokens already seen, so that generating one more token
 costs one token's work instead of the whole sequence's.
 
-This module imports nothing else from gpt2lib.
+From the rest of gpt2lib it imports only ``_compat`` (an old keyword name kept for one release).
 """
 from __future__ import annotations
 
@@ -22,6 +22,8 @@ import math
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+
+from ._compat import renamed
 
 __all__ = ["attention", "attention_weights", "causal_mask", "CausalSelfAttention", "KVCache"]
 
@@ -78,9 +80,10 @@ class KVCache:
     :attr:`length` after all its layers have written the new positions.
     """
 
-    def __init__(self, n_layer: int, batch: int, n_head: int, block_size: int, head_dim: int,
+    @renamed(batch="batch_size")
+    def __init__(self, n_layer: int, batch_size: int, n_head: int, block_size: int, head_dim: int,
                  device: torch.device | str | None = None, dtype: torch.dtype = torch.float32) -> None:
-        self.shape = (n_layer, batch, n_head, block_size, head_dim)
+        self.shape = (n_layer, batch_size, n_head, block_size, head_dim)
         self.k = torch.zeros(self.shape, device=device, dtype=dtype)
         self.v = torch.zeros(self.shape, device=device, dtype=dtype)
         self.block_size = block_size

@@ -183,7 +183,7 @@ def train_book_model(out: str | os.PathLike, *, progress: bool = True, device: s
     model = GPT(book_model_config(tok.vocab_size))
     work = Path(tempfile.mkdtemp(prefix="gpt2lib-book-model-"))
     try:
-        result = train(model, data, config, out_dir=work / "run", tokenizer=tok, progress=progress)
+        result = train(model, data, config, folder=work / "run", tokenizer=tok, progress=progress)
         final = {**evaluate(model, data), "seconds": round(result.seconds, 1),
                  "tokens_per_s": round(result.tokens_per_s), "device": config.device}
         write_book_model(model, tok, step=result.steps, train_config=config, final=final, out=out)

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from ._compat import renamed
 from .runtime import InputError
 
 __all__ = [
@@ -141,16 +142,18 @@ def training_memory_bytes(n_params: int) -> int:
     return n_params * training_bytes_per_parameter()
 
 
-def kv_cache_bytes(*, n_layer: int, n_embd: int, seq_len: int, batch: int = 1, bytes_per_value: int = 2) -> int:
+@renamed(batch="batch_size")
+def kv_cache_bytes(*, n_layer: int, n_embd: int, seq_len: int, batch_size: int = 1, bytes_per_value: int = 2) -> int:
     """The KV cache: a key and a value vector of ``n_embd`` numbers per layer, per position, per sequence."""
-    return 2 * n_layer * n_embd * seq_len * batch * bytes_per_value
+    return 2 * n_layer * n_embd * seq_len * batch_size * bytes_per_value
 
 
-def inference_memory_bytes(n_params: int, *, n_layer: int, n_embd: int, seq_len: int, batch: int = 1,
+@renamed(batch="batch_size")
+def inference_memory_bytes(n_params: int, *, n_layer: int, n_embd: int, seq_len: int, batch_size: int = 1,
                            bytes_per_value: int = 2) -> int:
     """Weights plus KV cache, both at ``bytes_per_value`` (2 for bf16/fp16, 4 for fp32)."""
     return n_params * bytes_per_value + kv_cache_bytes(n_layer=n_layer, n_embd=n_embd, seq_len=seq_len,
-                                                       batch=batch, bytes_per_value=bytes_per_value)
+                                                       batch_size=batch_size, bytes_per_value=bytes_per_value)
 
 
 def gpu_hours(n_params: int, n_tokens: float, *, peak_flops: float, mfu: float = 0.4) -> float:

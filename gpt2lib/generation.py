@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING, Callable, Iterator
 import torch
 from torch import Tensor
 
+from ._compat import renamed
+
 if TYPE_CHECKING:  # the model module imports this one lazily; no import cycle at run time
     from .model import GPT
 
@@ -48,22 +50,24 @@ def apply_temperature(logits: Tensor, temperature: float) -> Tensor:
     return logits / _check_temperature(temperature)
 
 
-def top_k_filter(logits: Tensor, k: int) -> Tensor:
-    """Keep the ``k`` largest logits along the last dimension, set the rest to ``-inf``.
+@renamed(k="top_k")
+def top_k_filter(logits: Tensor, top_k: int) -> Tensor:
+    """Keep the ``top_k`` largest logits along the last dimension, set the rest to ``-inf``.
 
     Ties with the k-th value are kept too, so that the result does not depend on sort order.
     """
-    k = min(_check_top_k(k), logits.size(-1))
+    k = min(_check_top_k(top_k), logits.size(-1))
     kth = torch.topk(logits, k, dim=-1).values[..., -1:]
     return logits.masked_fill(logits < kth, float("-inf"))
 
 
-def top_p_filter(logits: Tensor, p: float) -> Tensor:
-    """Keep the smallest set of most likely tokens whose probability adds up to at least ``p``.
+@renamed(p="top_p")
+def top_p_filter(logits: Tensor, top_p: float) -> Tensor:
+    """Keep the smallest set of most likely tokens whose probability adds up to at least ``top_p``.
 
     The most likely token is always kept, so the result is never empty; ``p = 1`` keeps everything.
     """
-    p = _check_top_p(p)
+    p = _check_top_p(top_p)
     if p >= 1.0:
         return logits
     sorted_logits, order = torch.sort(logits, dim=-1, descending=True)

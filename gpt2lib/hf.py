@@ -24,6 +24,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from ._compat import renamed
 from .atomic import write_atomic, write_text_atomic
 from .model import GPT, GPTConfig
 from .runtime import InputError, OfflineError, is_online
@@ -248,8 +249,9 @@ def load_hf(path_or_name: str | Path, config: GPTConfig | None = None, dtype: to
     return model.eval()
 
 
-def save_hf(model: GPT, directory: str | Path, tokenizer: Any = None) -> Path:
-    """Write ``config.json`` and ``model.safetensors`` for ``GPT2LMHeadModel.from_pretrained(directory)``.
+@renamed(directory="folder")
+def save_hf(model: GPT, folder: str | Path, tokenizer: Any = None) -> Path:
+    """Write ``config.json`` and ``model.safetensors`` for ``GPT2LMHeadModel.from_pretrained(folder)``.
 
     ``tokenizer`` (a :class:`~gpt2lib.tokenizer.BPETokenizer`, or ``"gpt2"`` for the real vocabulary)
     also writes ``vocab.json`` and ``merges.txt`` so that ``AutoTokenizer`` can load the directory too.
@@ -258,7 +260,7 @@ def save_hf(model: GPT, directory: str | Path, tokenizer: Any = None) -> Path:
 
     if not isinstance(model, GPT):
         raise TypeError(f"save_hf needs a gpt2lib GPT, got {type(model).__name__}")
-    directory = Path(directory)
+    directory = Path(folder)
     directory.mkdir(parents=True, exist_ok=True)
     # Weights first, config last: a folder interrupted mid-export has no config.json, so nothing loads it.
     tensors = ours_to_hf(model)

@@ -18,6 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ._compat import renamed
 from .attention import CausalSelfAttention, KVCache
 
 __all__ = ["GPTConfig", "GPT", "Block", "MLP", "PRESETS"]
@@ -228,13 +229,14 @@ class GPT(nn.Module):
         loss = F.cross_entropy(logits.view(-1, logits.size(-1)), targets.reshape(-1), ignore_index=-100)
         return logits, loss
 
-    def make_cache(self, batch: int, block_size: int | None = None) -> KVCache:
+    @renamed(batch="batch_size")
+    def make_cache(self, batch_size: int, block_size: int | None = None) -> KVCache:
         """An empty KV cache for ``batch`` sequences of up to ``block_size`` positions (at most, and by
         default, the model's own context)."""
         c = self.config
         block_size = min(block_size or c.block_size, c.block_size)
         p = self.wte.weight
-        return KVCache(c.n_layer, batch, c.n_head, block_size, c.head_dim, device=p.device, dtype=p.dtype)
+        return KVCache(c.n_layer, batch_size, c.n_head, block_size, c.head_dim, device=p.device, dtype=p.dtype)
 
     @torch.no_grad()
     def attention_maps(self, idx: Tensor) -> Tensor:
@@ -280,8 +282,9 @@ class GPT(nn.Module):
         """The same as :meth:`from_pretrained` (the name the chapters use)."""
         return cls.from_pretrained(path_or_name, **kwargs)
 
-    def to_hf(self, directory: str | Path, **kwargs: Any) -> Path:
-        """Write this model so that ``GPT2LMHeadModel.from_pretrained(directory)`` loads it."""
+    @renamed(directory="folder")
+    def to_hf(self, folder: str | Path, **kwargs: Any) -> Path:
+        """Write this model so that ``GPT2LMHeadModel.from_pretrained(folder)`` loads it."""
         from .hf import save_hf
 
-        return save_hf(self, directory, **kwargs)
+        return save_hf(self, folder, **kwargs)

@@ -200,3 +200,4 @@ def describe_environment() -> str:
             pass
     lines.append(", ".join(versions))
     return "\n".join(lines)
+

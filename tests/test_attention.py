@@ -134,7 +134,7 @@ def test_cache_gives_the_full_sequence_result(fast, chunks):
     layer = CausalSelfAttention(24, 3, fast=fast).eval()
     x = torch.randn(2, sum(chunks), 24)
     full, _ = layer(x)
-    cache = KVCache(n_layer=1, batch=2, n_head=3, block_size=16, head_dim=8)
+    cache = KVCache(n_layer=1, batch_size=2, n_head=3, block_size=16, head_dim=8)
     parts, start = [], 0
     for n in chunks:
         y, _ = layer(x[:, start:start + n], cache=cache, layer=0)
@@ -145,7 +145,7 @@ def test_cache_gives_the_full_sequence_result(fast, chunks):
 
 
 def test_cache_refuses_to_overflow():
-    cache = KVCache(n_layer=1, batch=1, n_head=1, block_size=4, head_dim=2)
+    cache = KVCache(n_layer=1, batch_size=1, n_head=1, block_size=4, head_dim=2)
     cache.update(0, torch.zeros(1, 1, 4, 2), torch.zeros(1, 1, 4, 2))
     cache.advance(4)
     with pytest.raises(ValueError, match="cache full"):

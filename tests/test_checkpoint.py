@@ -47,7 +47,7 @@ def digest(folder: Path) -> dict[str, str]:
 @pytest.fixture
 def run(tmp_path, data) -> Path:
     out = tmp_path / "run"
-    train(tiny_model(), data, quick(ckpt_interval=2), out_dir=out, progress=False)
+    train(tiny_model(), data, quick(ckpt_interval=2), folder=out, progress=False)
     return out
 
 
@@ -56,7 +56,7 @@ def test_a_split_shorter_than_the_context_is_refused_before_anything_is_written(
     short_val = byte_token_data(TEXT[:1500], "short")  # 150 validation bytes
     with pytest.raises(ValueError, match=r"validation split \(150 tokens\).*--block-size 149"):
         train(GPT(GPTConfig(vocab_size=256, block_size=200, n_layer=1, n_head=2, n_embd=32)), short_val,
-              quick(), out_dir=tmp_path / "run", progress=False)
+              quick(), folder=tmp_path / "run", progress=False)
     assert not (tmp_path / "run").exists()
 
 
@@ -66,7 +66,7 @@ def test_the_final_checkpoint_is_written_before_the_final_evaluation(tmp_path, d
 
     monkeypatch.setattr(loop_mod, "evaluate_loss", failing_eval)
     with pytest.raises(RuntimeError, match="evaluation failed"):
-        train(tiny_model(), data, quick(), out_dir=tmp_path / "run", progress=False)
+        train(tiny_model(), data, quick(), folder=tmp_path / "run", progress=False)
     assert json.loads((tmp_path / "run" / "checkpoint.json").read_text())["step"] == 4
 
 
@@ -81,12 +81,12 @@ def test_a_second_run_into_a_held_folder_is_refused(tmp_path, data):
     try:
         assert holder.stdout.readline().strip() == "held"
         with pytest.raises(FolderBusyError, match="another run is writing"):
-            train(tiny_model(), data, quick(), out_dir=out, progress=False)
+            train(tiny_model(), data, quick(), folder=out, progress=False)
         assert sorted(p.name for p in out.iterdir()) == [".lock"]
     finally:
         holder.kill()
         holder.wait()
-    train(tiny_model(), data, quick(), out_dir=out, progress=False)  # released: the folder is usable again
+    train(tiny_model(), data, quick(), folder=out, progress=False)  # released: the folder is usable again
     assert (out / "checkpoint.json").is_file()
 
 
@@ -103,7 +103,7 @@ def test_hold_folder_is_reentrant_in_one_process_and_exclusive_across_processes(
 def test_divergence_keeps_the_last_good_checkpoint(run, data):
     before = digest(run)
     with pytest.raises(DivergedError, match=r"step 5.*checkpoint of step 4 .* is kept.*Lower the learning rate"):
-        train(tiny_model(), data, quick(max_steps=8, lr=1e30, min_lr=1e29, ckpt_interval=1), out_dir=run,
+        train(tiny_model(), data, quick(max_steps=8, lr=1e30, min_lr=1e29, ckpt_interval=1), folder=run,
               resume=True, progress=False)
     after = digest(run)
     after.pop("metrics.jsonl"), before.pop("metrics.jsonl")
@@ -117,7 +117,7 @@ def test_a_nan_loss_stops_the_run_before_the_optimizer_step(tmp_path, data):
     with torch.no_grad():
         model.ln_f.weight.fill_(float("nan"))
     with pytest.raises(DivergedError, match="the loss became nan at step 1.*no checkpoint had been written"):
-        train(model, data, quick(), out_dir=tmp_path / "run", progress=False)
+        train(model, data, quick(), folder=tmp_path / "run", progress=False)
     assert not (tmp_path / "run" / "checkpoint.json").exists()
 
 
@@ -135,7 +135,7 @@ def test_non_finite_weights_are_never_saved(run):
                                   "sub/model-0000004.safetensors", "link.safetensors"])
 def test_checkpoint_paths_stay_inside_their_folder(tmp_path, data, run, name):
     other = tmp_path / "other"
-    train(tiny_model(), data, quick(), out_dir=other, progress=False)
+    train(tiny_model(), data, quick(), folder=other, progress=False)
     other_files = digest(other)
     (run / "link.safetensors").symlink_to(other / json.loads((other / "checkpoint.json").read_text())["weights"])
     info = json.loads((run / "checkpoint.json").read_text())
@@ -144,7 +144,7 @@ def test_checkpoint_paths_stay_inside_their_folder(tmp_path, data, run, name):
     with pytest.raises(CheckpointError, match="only files in its own folder"):
         load_checkpoint(run)
     with pytest.raises(CheckpointError, match="only files in its own folder"):
-        train(tiny_model(), data, quick(max_steps=6), out_dir=run, resume=True, progress=False)
+        train(tiny_model(), data, quick(max_steps=6), folder=run, resume=True, progress=False)
     assert digest(other) == other_files
 
 
@@ -170,7 +170,7 @@ def test_a_resumed_run_sweeps_leftovers_at_its_start(run, data):
         raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        train(tiny_model(), data, quick(max_steps=6), out_dir=run, resume=True, progress=False, callback=stop)
+        train(tiny_model(), data, quick(max_steps=6), folder=run, resume=True, progress=False, callback=stop)
     assert not (run / ".optim-0000009.safetensors.abc.tmp").exists()
     assert not (run / "model-0000009.safetensors").exists()
     assert load_checkpoint(run)[2]["step"] == 4
@@ -187,7 +187,7 @@ def test_damaged_files_are_a_checkpoint_error(run, data, damage, which):
         if which == "weights":
             load_checkpoint(run)
         else:
-            train(tiny_model(), data, quick(max_steps=6), out_dir=run, resume=True, progress=False)
+            train(tiny_model(), data, quick(max_steps=6), folder=run, resume=True, progress=False)
 
 
 @pytest.mark.parametrize("edit", [{"step": None}, {"weights": None}, {"model_config": None},
@@ -237,7 +237,7 @@ def test_checkpoints_do_not_change_the_run_even_with_dropout(data, tmp_path):
     def run_with(ckpt_interval, out):
         torch.manual_seed(0)
         model = GPT(GPTConfig(vocab_size=256, block_size=16, n_layer=1, n_head=2, n_embd=32, dropout=0.2))
-        result = train(model, data, quick(max_steps=6, ckpt_interval=ckpt_interval), out_dir=out, progress=False)
+        result = train(model, data, quick(max_steps=6, ckpt_interval=ckpt_interval), folder=out, progress=False)
         return [r["train_loss"] for r in result.history]
 
     assert run_with(1, tmp_path / "every-step") == run_with(0, tmp_path / "at-the-end")

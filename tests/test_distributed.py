@@ -29,7 +29,7 @@ def _run(out: Path | None = None) -> dict[int, float]:
     # the global batch is 8 sequences: one process takes all 8, each of two processes takes 4
     config = TrainConfig(max_steps=STEPS, batch_size=8, lr=1e-2, min_lr=1e-3, warmup_steps=2, eval_interval=0,
                          eval_batches=1, log_interval=1, device="cpu")
-    result = train(model, data, config, out_dir=out, progress=False)
+    result = train(model, data, config, folder=out, progress=False)
     return {r["step"]: r["train_loss"] for r in result.history}
 
 

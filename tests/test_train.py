@@ -76,7 +76,7 @@ def test_config_rejects_bad_values():
 # ---------------------------------------------------------------------------------- the loop
 def test_training_lowers_the_loss_and_writes_metrics(data, tmp_path):
     model = tiny_model()
-    result = train(model, data, quick(max_steps=60, eval_interval=30, log_interval=1), out_dir=tmp_path / "run",
+    result = train(model, data, quick(max_steps=60, eval_interval=30, log_interval=1), folder=tmp_path / "run",
                    progress=False)
     first, last = result.history[0]["train_loss"], result.history[-1]["train_loss"]
     assert first > math.log(256) - 0.5  # starts near uniform over 256 bytes
@@ -161,9 +161,9 @@ def test_killed_and_resumed_run_logs_the_same_losses(data, tmp_path):
 
     run = tmp_path / "run"
     with pytest.raises(KeyboardInterrupt):
-        train(tiny_model(), data, quick(ckpt_interval=4), out_dir=run, progress=False, callback=kill_at_step_9)
+        train(tiny_model(), data, quick(ckpt_interval=4), folder=run, progress=False, callback=kill_at_step_9)
     assert json.loads((run / "checkpoint.json").read_text())["step"] == 8
-    resumed = train(tiny_model(seed=99), data, quick(ckpt_interval=4), out_dir=run, resume=True, progress=False)
+    resumed = train(tiny_model(seed=99), data, quick(ckpt_interval=4), folder=run, resume=True, progress=False)
     assert sorted(losses(resumed)) == [9, 10, 11, 12]
     for step, loss in losses(resumed).items():
         assert loss == losses(uninterrupted)[step]  # exactly: same weights, moments and batches
@@ -173,14 +173,14 @@ def test_killed_and_resumed_run_logs_the_same_losses(data, tmp_path):
 
 def test_an_existing_run_is_never_overwritten(data, tmp_path):
     run = tmp_path / "run"
-    train(tiny_model(), data, quick(max_steps=2), out_dir=run, progress=False)
+    train(tiny_model(), data, quick(max_steps=2), folder=run, progress=False)
     digest = {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in run.iterdir()}
     with pytest.raises(CheckpointError, match="already holds a checkpoint"):
-        train(tiny_model(), data, quick(max_steps=2), out_dir=run, progress=False)
+        train(tiny_model(), data, quick(max_steps=2), folder=run, progress=False)
     torch.manual_seed(0)
     wider = GPT(GPTConfig(vocab_size=256, block_size=16, n_layer=1, n_head=2, n_embd=64))
     with pytest.raises(CheckpointError, match="another model shape"):
-        train(wider, data, quick(max_steps=4), out_dir=run, resume=True, progress=False)
+        train(wider, data, quick(max_steps=4), folder=run, resume=True, progress=False)
     assert {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in run.iterdir()} == digest
 
 

@@ -136,7 +136,7 @@ def train(args: argparse.Namespace) -> int:
         extra.update({k: v for k, v in read_checkpoint_info(out).items() if k == "tokenizer_kind"})
     try:
         # train() holds --out for the whole run: a second run into the same folder is refused there.
-        result = train(model, data, config, out_dir=out, resume=args.resume, tokenizer=tok,
+        result = train(model, data, config, folder=out, resume=args.resume, tokenizer=tok,
                        progress=not args.quiet, extra_info=extra)
     finally:
         teardown()

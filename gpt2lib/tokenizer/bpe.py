@@ -21,11 +21,13 @@ from __future__ import annotations
 
 import hashlib
 import heapq
+import os
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Literal, Union
 
 import regex
 
+from .._compat import renamed
 from ..runtime import InputError
 from .bytes_map import BYTE_ORDER, GPT2_PATTERN, bytes_to_str, check_split_pattern
 from .merges import merge_pair
@@ -374,21 +376,22 @@ class BPETokenizer:
 
         return from_pretrained(cls, dir_or_name)
 
-    def save(self, path) -> None:
+    def save(self, path: str | os.PathLike) -> None:
         """Save in the book's own one-file JSON format (see :meth:`load`)."""
         from .files import save
 
         save(self, path)
 
     @classmethod
-    def load(cls, path) -> "BPETokenizer":
+    def load(cls, path: str | os.PathLike) -> "BPETokenizer":
         """Load a file written by :meth:`save`."""
         from .files import load
 
         return load(cls, path)
 
-    def save_gpt2_files(self, directory) -> None:
+    @renamed(directory="folder")
+    def save_gpt2_files(self, folder: str | os.PathLike) -> None:
         """Write encoder.json + vocab.bpe (GPT-2, tiktoken) and vocab.json + merges.txt (Hugging Face)."""
         from .files import save_gpt2_files
 
-        save_gpt2_files(self, directory)
+        save_gpt2_files(self, folder)

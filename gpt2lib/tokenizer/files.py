@@ -233,8 +233,8 @@ def load(cls, path) -> "BPETokenizer":
     return _build(cls, path, merges, specials, pattern, name)
 
 
-def save_gpt2_files(tok: "BPETokenizer", directory) -> None:
-    directory = Path(directory)
+def save_gpt2_files(tok: "BPETokenizer", folder) -> None:
+    directory = Path(folder)
     directory.mkdir(parents=True, exist_ok=True)
     encoder = {bytes_to_str(tok.token_bytes(i)): i for i in range(tok.vocab_size) if i not in tok._special_by_id}
     encoder.update(tok.special_tokens)

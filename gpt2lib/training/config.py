@@ -96,7 +96,15 @@ class TrainResult:
     steps: int = 0
     seconds: float = 0.0
     tokens: int = 0
-    out_dir: Path | None = None
+    folder: Path | None = None
+
+    @property
+    def out_dir(self) -> Path | None:
+        """Deprecated name of :attr:`folder`."""
+        import warnings
+
+        warnings.warn("TrainResult.out_dir is now TrainResult.folder", DeprecationWarning, stacklevel=2)
+        return self.folder
 
     @property
     def tokens_per_s(self) -> float:

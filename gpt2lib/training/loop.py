@@ -26,6 +26,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from .._compat import renamed
 from ..atomic import write_text_atomic
 from ..batches import get_batch
 from ..data import TokenData
@@ -49,10 +50,10 @@ def _rng_state(gen: torch.Generator) -> dict[str, torch.Tensor]:
     return {"data": gen.get_state(), "torch": torch.get_rng_state()}
 
 
-def _metrics_file(out_dir: Path, resumed_step: int) -> Any:
+def _metrics_file(folder: Path, resumed_step: int) -> Any:
     """Open ``metrics.jsonl`` for appending; on resume, drop rows a killed run wrote after its last
     checkpoint, since the resumed run logs those steps again."""
-    path = out_dir / "metrics.jsonl"
+    path = folder / "metrics.jsonl"
     if path.exists():
         keep = []
         for line in path.read_text(encoding="utf-8").splitlines():
@@ -66,13 +67,14 @@ def _metrics_file(out_dir: Path, resumed_step: int) -> Any:
     return path.open("a", encoding="utf-8")
 
 
+@renamed(out_dir="folder")
 def train(model: nn.Module, data: TokenData, config: TrainConfig | None = None, *,
-          out_dir: str | Path | None = None, resume: bool = False, tokenizer: Any = None,
+          folder: str | Path | None = None, resume: bool = False, tokenizer: Any = None,
           progress: bool = True, callback: Callable[[dict[str, Any]], None] | None = None,
           extra_info: dict[str, Any] | None = None) -> TrainResult:
     """Train ``model`` on ``data.train`` in place; return the logged history.
 
-    With ``out_dir``, writes ``metrics.jsonl`` and checkpoints there. An ``out_dir`` that already holds
+    With ``folder``, writes ``metrics.jsonl`` and checkpoints there. A ``folder`` that already holds
     a checkpoint is refused unless ``resume=True``, which continues that run exactly. Under ``torchrun``
     the same call trains with DistributedDataParallel. ``callback(row)`` is called after every step.
     """
@@ -112,7 +114,7 @@ def train(model: nn.Module, data: TokenData, config: TrainConfig | None = None, 
         raise InputError(f"batch_size {config.batch_size} must be divisible by processes x grad_accum = "
                          f"{dist.world_size} x {config.grad_accum}")
     micro = config.batch_size // per_step
-    out = Path(out_dir) if out_dir is not None else None
+    out = Path(folder) if folder is not None else None
     if out is not None and out.exists() and not out.is_dir():
         raise InputError(f"the output folder {out} is a file; give a folder")
     if out is not None and has_checkpoint(out) and not resume:  # every rank refuses, none waits for the others
@@ -238,7 +240,7 @@ class _Run:
         if out is not None and self.dist.is_main:
             out.mkdir(parents=True, exist_ok=True)
             metrics = _metrics_file(out, self.step)
-        result = TrainResult(out_dir=out)
+        result = TrainResult(folder=out)
         bar = None
         if progress and self.dist.is_main:
             from tqdm.auto import tqdm
