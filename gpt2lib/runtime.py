@@ -200,4 +200,3 @@ def describe_environment() -> str:
             pass
     lines.append(", ".join(versions))
     return "\n".join(lines)
-
