@@ -3,6 +3,7 @@
 - :mod:`.bytes_map`: the byte-to-unicode map and GPT-2's pre-tokenization pattern;
 - :mod:`.bpe`: :class:`BPETokenizer` (encode in O(n log n) per word, the simple reference encoder,
   decode, special tokens, per-word cache);
+- :mod:`.encode`: the two encoders of one word (the reference, one scan per merge; the fast heap);
 - :mod:`.merges`: ``merge_pair`` (the one "merge one pair" step), the fast incremental trainer and the
   naive reference it must agree with;
 - :mod:`.files`: GPT-2's files (offline, hash-checked), Hugging Face's, and the book's own format, each

@@ -6,21 +6,12 @@ tokens and its split pattern. Ids follow GPT-2's layout: 0-255 are the single by
 tokens come last. (GPT-2's own ``encoder.json`` has exactly this layout, which is why a tokenizer
 trained here loads into tiktoken and Hugging Face and gives the same ids.)
 
-Encoding a word applies the merges by *rank*: among the adjacent pairs present, the one learnt
-earliest is merged first, everywhere in the word, and so on until no learnt pair is left.
-:meth:`BPETokenizer.bpe_reference` does exactly that, one full scan of the word per merge: clear, but
-quadratic in the word's length (a 100,000-letter base64 blob would take minutes). :meth:`BPETokenizer.bpe`
-gives the same tokens in O(n log n): the word is a doubly linked list of parts and a heap holds
-(rank, position) for every adjacent pair; popping the smallest merges the leftmost occurrence of the
-earliest-learnt pair, and only its two neighbours' pairs change, so only those are pushed. (A pair made
-by a merge always has a higher rank than that merge, since its token did not exist before, so the heap
-visits ranks in the same order as the reference, and positions left to right within a rank.) Words
-recur constantly in real text, so each word's ids are cached after the first time.
+Encoding a word applies the merges by *rank* (:mod:`.encode` holds the two encoders: the
+reference, one scan per merge, and the fast one the tokenizer uses); each word's ids are cached.
 """
 from __future__ import annotations
 
 import hashlib
-import heapq
 import os
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Literal, Union
@@ -30,7 +21,7 @@ import regex
 from .._compat import renamed
 from ..runtime import InputError
 from .bytes_map import BYTE_ORDER, GPT2_PATTERN, bytes_to_str, check_split_pattern
-from .merges import merge_pair
+from .encode import bpe_ids, reference_steps
 
 AllowedSpecial = Union[Literal["all"], Iterable[str]]
 
@@ -160,43 +151,7 @@ class BPETokenizer:
         return [self._decoder[i] for i in self._bpe_ids(bytes(word))]
 
     def _bpe_ids(self, word: bytes) -> list[int]:
-        byte_ids = self._byte_ids
-        ids = [byte_ids[b] for b in word]
-        n = len(ids)
-        if n < 2:
-            return ids
-        get = self._id_ranks.get
-        # Node i holds the part that starts at byte i; tok[i] = -1 once it was merged into its left part.
-        # A heap entry is rank * n + i, one int ordered like the pair (rank, i) but cheaper to compare.
-        tok = ids
-        nxt = list(range(1, n + 1))  # n marks the end of the word
-        prv = list(range(-1, n - 1))  # -1 marks its start
-        heap = [r * n + i for i, p in enumerate(zip(ids, ids[1:])) if (r := get(p)) is not None]
-        heapq.heapify(heap)
-        pop, push = heapq.heappop, heapq.heappush
-        while heap:
-            rank, i = divmod(pop(heap), n)
-            j = nxt[i] if tok[i] >= 0 else n
-            if j == n or get((tok[i], tok[j])) != rank:
-                continue  # stale: one of the two parts has changed since this entry was pushed
-            tok[i] = new = 256 + rank
-            tok[j] = -1
-            k = nxt[i] = nxt[j]
-            if k < n:
-                prv[k] = i
-                r = get((new, tok[k]))
-                if r is not None:
-                    push(heap, r * n + i)
-            h = prv[i]
-            if h >= 0:
-                r = get((tok[h], new))
-                if r is not None:
-                    push(heap, r * n + h)
-        out, i = [], 0
-        while i < n:
-            out.append(tok[i])
-            i = nxt[i]
-        return out
+        return bpe_ids([self._byte_ids[b] for b in word], self._id_ranks)
 
     def bpe_reference(self, word: bytes) -> list[bytes]:
         """The teaching version of :meth:`bpe`: find the earliest-learnt pair present, merge it everywhere
@@ -208,15 +163,7 @@ class BPETokenizer:
         return parts
 
     def _reference_steps(self, data: bytes) -> Iterator[list[bytes]]:
-        parts = [bytes([b]) for b in data]
-        yield parts
-        while len(parts) > 1:
-            present = [p for p in zip(parts, parts[1:]) if p in self._ranks]
-            if not present:
-                break
-            a, b = min(present, key=self._ranks.__getitem__)
-            parts = merge_pair(parts, (a, b), a + b)
-            yield parts
+        return reference_steps(data, self._ranks)
 
     def merge_steps(self, word: str | bytes) -> list[list[bytes]]:
         """How one word is encoded, step by step: its bytes, then the parts after each merge (by rank)."""
@@ -334,31 +281,13 @@ class BPETokenizer:
         strings sort smallest (see :mod:`gpt2lib.tokenizer.merges`). Stops early, with a warning,
         if the text runs out of pairs to merge.
         """
-        from .merges import count_words, train_merges
+        from .merges import learn_merges
 
         if isinstance(special_tokens, (str, bytes)):
             raise TypeError(f"special_tokens must be a list of strings, got the {type(special_tokens).__name__} "
                             f"{special_tokens!r}; write [{special_tokens!r}]")
         special_tokens = tuple(dict.fromkeys(special_tokens))
-        split_re = check_split_pattern(pattern)
-        if isinstance(vocab_size, bool) or not isinstance(vocab_size, int):
-            raise TypeError(f"vocab_size must be an int, got {type(vocab_size).__name__}")
-        if vocab_size < 256 + len(special_tokens):
-            raise InputError(f"vocab_size must be at least {256 + len(special_tokens)} (256 byte tokens + "
-                             f"{len(special_tokens)} special tokens), got {vocab_size}")
-        texts = [text] if isinstance(text, str) else list(text)
-        if not all(isinstance(t, str) for t in texts):
-            raise TypeError("train() takes a str or a list of str")
-        if not any(t.strip() for t in texts):
-            raise InputError("cannot train a tokenizer on empty text: pass the corpus as a str")
-        words = count_words(texts, split_re.findall, special_tokens)
-        n_merges = vocab_size - 256 - len(special_tokens)
-        merges = train_merges(words, n_merges, progress=progress)
-        if len(merges) < n_merges:
-            import warnings
-
-            warnings.warn(f"the text ran out of pairs after {len(merges)} merges: the vocabulary has "
-                          f"{256 + len(merges) + len(special_tokens)} ids, not {vocab_size}", stacklevel=2)
+        merges = learn_merges(text, vocab_size, special_tokens=special_tokens, pattern=pattern, progress=progress)
         return cls(merges, special_tokens, pattern, name=name)
 
     @classmethod

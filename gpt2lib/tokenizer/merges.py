@@ -26,7 +26,10 @@ from collections import Counter, defaultdict
 from collections.abc import Hashable, Sequence
 from typing import Iterable, TypeVar
 
-__all__ = ["merge_pair", "train_merges", "train_merges_naive", "count_words"]
+from ..runtime import InputError
+from .bytes_map import check_split_pattern
+
+__all__ = ["merge_pair", "train_merges", "train_merges_naive", "count_words", "learn_merges"]
 
 Pair = tuple[int, int]
 T = TypeVar("T", bound=Hashable)
@@ -199,3 +202,29 @@ def count_words(texts: Iterable[str], split, specials: Iterable[str] = ()) -> Co
         for part in parts:
             counts.update(split(part))
     return Counter({w.encode("utf-8"): c for w, c in counts.items()})
+
+
+def learn_merges(text: str | Iterable[str], vocab_size: int, *, special_tokens: tuple[str, ...],
+                 pattern: str, progress: bool = True) -> list[tuple[bytes, bytes]]:
+    """The merges of a tokenizer of ``vocab_size`` ids (256 bytes + merges + special tokens), learnt from
+    ``text`` split by ``pattern``: the checks, the word counts, then :func:`train_merges`."""
+    split_re = check_split_pattern(pattern)
+    if isinstance(vocab_size, bool) or not isinstance(vocab_size, int):
+        raise TypeError(f"vocab_size must be an int, got {type(vocab_size).__name__}")
+    if vocab_size < 256 + len(special_tokens):
+        raise InputError(f"vocab_size must be at least {256 + len(special_tokens)} (256 byte tokens + "
+                         f"{len(special_tokens)} special tokens), got {vocab_size}")
+    texts = [text] if isinstance(text, str) else list(text)
+    if not all(isinstance(t, str) for t in texts):
+        raise TypeError("train() takes a str or a list of str")
+    if not any(t.strip() for t in texts):
+        raise InputError("cannot train a tokenizer on empty text: pass the corpus as a str")
+    words = count_words(texts, split_re.findall, special_tokens)
+    n_merges = vocab_size - 256 - len(special_tokens)
+    merges = train_merges(words, n_merges, progress=progress)
+    if len(merges) < n_merges:
+        import warnings
+
+        warnings.warn(f"the text ran out of pairs after {len(merges)} merges: the vocabulary has "
+                      f"{256 + len(merges) + len(special_tokens)} ids, not {vocab_size}", stacklevel=3)
+    return merges
