@@ -15,7 +15,7 @@ endif
 PYTEST_ARGS ?= tests
 ENV := source tools/env.sh &&
 
-.PHONY: setup setup-book lock book test test-lib test-chapters test-portable test-browser test-colab lab serve clean book-model
+.PHONY: setup setup-book setup-colab colab-packages lock book test test-lib test-chapters test-portable test-browser test-colab lab serve clean book-model
 
 # The Python environment: torch, gpt2lib and the extras in pyproject.toml.
 setup:
@@ -56,9 +56,20 @@ test-portable: setup
 test-browser: setup-book
 	@test -f $(BUILD)/html/index.html || bash tools/build_book.sh
 	@$(ENV) "$$PY" -m pytest tests -m browser -p no:cacheprovider -q
-# The chapters with an OpenAI path (and one without) alone on a simulated Colab (tests/test_colab.py).
-test-colab: setup-book
-	@$(ENV) "$$PY" -m pytest tests -m colab -p no:cacheprovider -q
+# The chapters with an OpenAI path (and one without) alone on a simulated Colab (tests/test_colab.py), twice:
+# on Colab's own package versions and Python (make setup-colab), and on the oldest supported transformers.
+# (`make test` runs the second only: the first needs a 3 GB download of PyPI's torch.)
+test-colab: setup-book setup-colab
+	@$(ENV) COLAB_CONFIGS=colab,oldest "$$PY" -m pytest tests -m colab -p no:cacheprovider -q
+
+# Colab's runtime for the simulated Colab: the Python closest to Colab's, with Colab's versions of what the
+# chapters import (tools/colab_runtime.py, from the committed tools/colab/pip-freeze.txt; needs PyPI once).
+setup-colab: setup
+	@$(ENV) "$$PY" tools/colab_runtime.py build --out "$$VENV/colab-runtime"
+
+# tools/colab/pip-freeze.txt again from Colab's published list (googlecolab/backend-info; needs GitHub).
+colab-packages: setup
+	@$(ENV) "$$PY" tools/colab_runtime.py refresh
 
 # As root (a container, CI) JupyterLab refuses to start without --allow-root.
 lab: setup

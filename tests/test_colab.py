@@ -1,8 +1,11 @@
 """The chapters as a Colab reader meets them, offline: one notebook alone in an empty folder, in a fresh VM.
 
-tools/colab_sim.py builds the VM: the project's packages without gpt2lib or MyST-NB, ``google.colab``
-importable, the oldest transformers pyproject.toml accepts (tools/setup.sh installs it), pip barred from
-every index and the set-up cell's ``git+<repository URL>@v<version>`` sent to this checkout's HEAD, tagged. A Hugging Face
+tools/colab_sim.py builds the VM: no gpt2lib or MyST-NB, ``google.colab`` importable, pip barred from
+every index and the set-up cell's ``git+<repository URL>@v<version>`` sent to this checkout's HEAD, tagged. Its packages
+come in two configurations (``COLAB_CONFIGS``, comma-separated; `make test` runs ``oldest``, `make test-colab`
+both): ``colab``, Colab's own versions on the Python closest to Colab's (tools/colab_runtime.py builds them
+from the committed copy of Colab's package list; `make setup-colab`), and ``oldest``, this project's
+packages with the oldest transformers pyproject.toml accepts (tools/setup.sh installs it). A Hugging Face
 cache holding tests/hf_standin.py's GPT-2 (124M's shape, the hub file's layout, random weights with real-scale
 logits) stands in for the hub's ``openai-community/gpt2``.
 
@@ -17,6 +20,7 @@ chapter without it (9), which uses the book's model from the package the set-up 
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import sys
@@ -42,19 +46,37 @@ PRINT_GLUED = f'import json\nfrom gpt2lib.notebook import glued\nprint("{GLUED_M
 GLUE_ROLE = re.compile(r"\{glue(?::\w+)?\}`([^`:]+)(?::[^`]*)?`|```\{glue:md\}\s+(\S+)")
 
 
-@pytest.fixture(scope="module")
-def colab(tmp_path_factory):
-    """The simulated Colab and the Hugging Face stand-in; yields the interpreter and the runs by name."""
-    oldest = venv_dir() / "oldest-transformers"
-    if not (oldest / "transformers").is_dir():
-        pytest.fail(f"{oldest} is missing: run 'make setup-book' (it installs the oldest supported transformers)")
+CONFIGS = [c.strip() for c in os.environ.get("COLAB_CONFIGS", "oldest").split(",") if c.strip()]
+
+
+def _packages(config: str) -> tuple[Path, Path | None, str]:
+    """(environment whose packages the VM gets, transformers folder to put in their place, the transformers
+    version the set-up cell must show) of a configuration."""
+    if config == "oldest":
+        oldest = venv_dir() / "oldest-transformers"
+        if not (oldest / "transformers").is_dir():
+            pytest.fail(f"{oldest} is missing: run 'make setup-book' (it installs the oldest supported transformers)")
+        return venv_dir(), oldest, "4.46.3"
+    if config == "colab":
+        runtime = venv_dir() / "colab-runtime"
+        if not (runtime / ".colab-runtime").is_file():
+            pytest.fail(f"{runtime} is missing: run 'make setup-colab' (it builds Colab's runtime from tools/colab/pip-freeze.txt)")
+        return runtime, None, json.loads((runtime / ".colab-runtime").read_text())["transformers"]
+    raise pytest.UsageError(f"COLAB_CONFIGS names {config!r}; the configurations are 'colab' and 'oldest'")
+
+
+@pytest.fixture(scope="module", params=CONFIGS)
+def colab(request, tmp_path_factory):
+    """The simulated Colab of one configuration and the Hugging Face stand-in; yields the interpreter, the
+    runs by name, and the transformers version the VM holds."""
+    packages, transformers_dir, transformers_version = _packages(request.param)
     dirty = subprocess.run(["git", "status", "--porcelain", "--", "gpt2lib", "pyproject.toml"], cwd=ROOT,
                            capture_output=True, text=True).stdout
     if dirty.strip():
         pytest.fail("the set-up cell installs gpt2lib from this checkout's HEAD, which lacks these uncommitted "
                     f"changes; commit them first:\n{dirty}")
     folder = tmp_path_factory.mktemp("colab")
-    python = colab_sim.make_env(folder, venv_dir(), oldest)
+    python = colab_sim.make_env(folder, packages, transformers_dir)
     global TAGGED  # the commit the VM's repository tagged: HEAD now (a commit made during the run moves HEAD)
     TAGGED = subprocess.run(["git", "rev-parse", f"{colab_sim.release_ref()}^{{commit}}"], cwd=folder / "repository.git",
                             capture_output=True, text=True, check=True).stdout.strip()
@@ -68,9 +90,9 @@ def colab(tmp_path_factory):
     runs = {}
     for nb in CHAPTERS:
         runs[nb.stem] = colab_sim.run_alone(python, folder, nb, hf_home=hf_home, extra_cells=[PRINT_GLUED])
-        print(f"simulated Colab: {nb.name} {'ok' if runs[nb.stem].returncode == 0 else 'FAILED'} "
+        print(f"simulated Colab ({request.param}): {nb.name} {'ok' if runs[nb.stem].returncode == 0 else 'FAILED'} "
               f"in {runs[nb.stem].seconds:.0f} s")
-    yield python, runs
+    yield python, runs, transformers_version
 
 
 def _glued(run) -> dict[str, str]:
@@ -85,11 +107,11 @@ def test_chapter_runs_alone_on_a_fresh_colab(colab, name):
     run = colab[1][name]
     assert run.returncode == 0, f"{name} failed on the simulated Colab:\n{run.log[-4000:]}"
     setup = run.tagged_output("setup")
-    assert "transformers 4.46.3" in setup, f"the set-up cell should show Colab's transformers, kept:\n{setup}"
+    assert f"transformers {colab[2]}" in setup, f"the set-up cell should show the VM's transformers, kept:\n{setup}"
 
 
 def test_the_setup_cell_installed_gpt2lib_and_nothing_else(colab):
-    python, runs = colab
+    python, runs = colab[:2]
     assert all(r.returncode == 0 for r in runs.values())
     site = colab_sim.site_packages(python)
     # every package of the VM is a link to the image's own, except what pip installed there

@@ -2,9 +2,11 @@
 
 What it builds, in a folder of its own:
 
-* a Python environment with the project's packages but without gpt2lib and MyST-NB (Colab has neither),
-  with ``google.colab`` importable and imported at start-up, as on Colab; ``--transformers DIR`` puts an
-  older transformers (installed there with ``pip install --target``) in place of the project's;
+* a Python environment without gpt2lib and MyST-NB (Colab has neither), with ``google.colab`` importable
+  and imported at start-up, as on Colab. Its packages are either Colab's own versions on the Python closest
+  to Colab's (``--runtime DIR``: the environment tools/colab_runtime.py builds from Colab's package list),
+  or this project's, where ``--transformers DIR`` puts an older transformers (installed there with
+  ``pip install --target``) in place of the project's;
 * a git configuration that sends the set-up cell's ``pip install gpt2lib @ git+<repository URL>@v<version>``
   to a copy of this checkout's committed HEAD in which HEAD carries that release tag (as the release
   process would set it; see ``release_ref`` in tools/sync_notebooks.py), with pip barred from any package
@@ -85,8 +87,9 @@ def site_packages(python: Path) -> Path:
 
 
 def make_env(folder: Path, venv: Path, transformers_dir: Path | None = None, tag: str | None = None) -> Path:
-    """Build the simulated Colab's Python in ``folder``; return its interpreter. ``tag`` names the release
-    tag HEAD carries in the VM's copy of the repository (by default the set-up cell's; ``""``: none)."""
+    """Build the simulated Colab's Python in ``folder`` from the packages of the environment ``venv`` (the
+    project's, or Colab's runtime from tools/colab_runtime.py); return its interpreter. ``tag`` names the
+    release tag HEAD carries in the VM's copy of the repository (by default the set-up cell's; ``""``: none)."""
     base = subprocess.run([str(venv / "bin" / "python"), "-c", "import sys; print(sys._base_executable)"],
                           capture_output=True, text=True, check=True).stdout.strip()
     env = folder / "env"
@@ -193,11 +196,12 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--out", type=Path, required=True, help="a folder for the environment and the runs")
     parser.add_argument("--venv", type=Path, default=Path(os.environ.get("VENV", ROOT / ".venv")))
     parser.add_argument("--transformers", type=Path, help="a pip --target folder with another transformers")
+    parser.add_argument("--runtime", type=Path, help="Colab's runtime (tools/colab_runtime.py build) instead of --venv")
     parser.add_argument("--hf-home", type=Path, help="a Hugging Face cache folder to give every run")
     args = parser.parse_args(argv)
     shutil.rmtree(args.out, ignore_errors=True)
     args.out.mkdir(parents=True)
-    python = make_env(args.out, args.venv.resolve(), args.transformers)
+    python = make_env(args.out, (args.runtime or args.venv).resolve(), args.transformers)
     failed = 0
     for nb in args.notebooks:
         run = run_alone(python, args.out, nb.resolve(), args.hf_home)
