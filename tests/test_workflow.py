@@ -58,7 +58,7 @@ def test_workflow_runs_what_ci_runs_and_publishes_from_main_only():
 
 def test_actionlint_rejects_a_workflow_with_mistakes(tmp_path):
     broken = tmp_path / "broken.yml"
-    text = WORKFLOW.read_text("utf-8").replace("needs: [test, portable]", "needs: [tests, portable]", 1)
+    text = WORKFLOW.read_text("utf-8").replace("needs: [test, portable, colab]", "needs: [tests, portable, colab]", 1)
     broken.write_text(text.replace("runs-on: ubuntu-latest", "runs-on: ubuntu-latst", 1), "utf-8")
     result = actionlint(broken)
     assert result.returncode == 1
@@ -67,7 +67,7 @@ def test_actionlint_rejects_a_workflow_with_mistakes(tmp_path):
 
 def test_workflow_checks_other_instruction_sets_and_executes_online_before_publishing():
     text = WORKFLOW.read_text("utf-8")
-    assert "run: make test-portable" in text and "needs: [test, portable]" in text
+    assert "run: make test-portable" in text and "needs: [test, portable, colab]" in text
     assert 'BOOK_EXECUTE: "1"' in text and "BOOK_EXECUTE" in (ROOT / "tools" / "build_book.sh").read_text("utf-8")
     makefile = (ROOT / "Makefile").read_text("utf-8")
     assert "ATEN_CPU_CAPABILITY=default" in makefile and "ATEN_CPU_CAPABILITY=avx2" in makefile
@@ -78,3 +78,61 @@ def test_publishing_tags_the_release_the_setup_cells_install():
     assert 'git tag "$tag" && git push origin "$tag"' in text and "contents: write" in text
     sync = (ROOT / "tools" / "sync_notebooks.py").read_text("utf-8")
     assert "v<__version__>" in sync or 'f"v{' in sync
+
+
+def test_colab_versions_run_before_publishing_and_the_published_site_is_checked():
+    text = WORKFLOW.read_text("utf-8")
+    assert "run: make test-colab" in text and "needs: [test, portable, colab]" in text
+    assert "needs: deploy" in text and "python tools/check_published.py --install" in text
+
+
+def _published(tmp_path, raw_root: Path):
+    """A loopback stand-in for GitHub Pages (a page per chapter, with its title) and for the raw files."""
+    from conftest import serve_folder
+
+    sys.path.insert(0, str(ROOT / "tools"))
+    import check_published
+    import nbformat
+
+    pages = tmp_path / "pages"
+    for chapter in check_published.chapters():
+        nb = nbformat.read(ROOT / f"{chapter}.ipynb", as_version=4)
+        title = next(c.source for c in nb.cells if c.cell_type == "markdown").splitlines()[0].lstrip("# ")
+        (pages / chapter).parent.mkdir(parents=True, exist_ok=True)
+        (pages / f"{chapter}.html").write_text(f"<html><h1>{title}</h1></html>", encoding="utf-8")
+    return check_published, serve_folder(pages), serve_folder(raw_root)
+
+
+def test_check_published_passes_on_a_site_as_committed(tmp_path):
+    check_published, pages, raw = _published(tmp_path, ROOT)
+    with pages as pages_url, raw as raw_url:
+        assert check_published.check_urls(pages_url + "/", raw_url + "/", None) == []
+
+
+def test_check_published_names_a_missing_page_and_a_notebook_whose_setup_cell_differs(tmp_path):
+    import nbformat
+
+    raw_root = tmp_path / "raw"
+    shutil.copytree(ROOT / "chapters", raw_root / "chapters")
+    first = sorted((raw_root / "chapters").glob("01_*.ipynb"))[0]
+    nb = nbformat.read(first, as_version=4)
+    setup = next(c for c in nb.cells if "setup" in c.metadata.get("tags", []))
+    setup.source = setup.source.replace("@v", "@main-")
+    nbformat.write(nb, first)
+    check_published, pages, raw = _published(tmp_path, raw_root)
+    (tmp_path / "pages" / "chapters" / "09_faq.html").unlink()
+    with pages as pages_url, raw as raw_url:
+        failures = check_published.check_urls(pages_url + "/", raw_url + "/", None)
+    assert any("01_background.ipynb: its set-up cell differs" in f for f in failures), failures
+    assert any("09_faq.html" in f and "404" in f for f in failures), failures
+    assert len(failures) == 2, failures
+
+
+def test_check_published_derives_the_urls_from_the_config():
+    sys.path.insert(0, str(ROOT / "tools"))
+    import check_published
+
+    urls = check_published.urls()
+    assert urls["pages"] == "https://gpt2-from-scratch.github.io/gpt2-from-scratch/"
+    assert urls["raw"] == "https://raw.githubusercontent.com/gpt2-from-scratch/gpt2-from-scratch/main/"
+    assert urls["colab"].startswith("https://colab.research.google.com/github/gpt2-from-scratch/gpt2-from-scratch/blob/main/")
