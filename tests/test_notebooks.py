@@ -64,6 +64,7 @@ def test_chapter_is_committed_executed_and_clean(path):
     assert path.stat().st_size < 3_000_000, f"{path.name} is over 3 MB"
     first_code = next(c for c in nb["cells"] if c["cell_type"] == "code")
     assert "setup" in tags(first_code), f"{path.name}: the first code cell must be the set-up cell"
+    assert "hide-input" in tags(first_code), f"{path.name}: the set-up cell's code is folded in the book (tag hide-input)"
     assert "progress" in tags(code[-1]), f"{path.name}: the last code cell must be the progress cell"
     assert nb["cells"][0]["cell_type"] == "markdown" and source(nb["cells"][0]).startswith("# ")
 

@@ -2,7 +2,9 @@
 
 Every chapter starts with the same set-up cell (tag ``setup``), built from the repository URL in
 ``_config.yml``, the one place that URL is written; every chapter ends with a progress cell (tag
-``progress``); every solution cell is folded in JupyterLab too (``jupyter.source_hidden``). Run
+``progress``); every solution cell is folded in JupyterLab too (``jupyter.source_hidden``), and the
+set-up cell's code is folded in the HTML book (tag ``hide-input``: its output, the device and the
+versions, stays in view). Run
 ``python tools/sync_notebooks.py`` after changing either; ``--check`` only reports (the test suite
 runs it that way).
 """
@@ -98,7 +100,7 @@ def sync(path: Path, check: bool) -> list[str]:
         if len(found) != 1:
             problems.append(f"{path.name}: expected one cell tagged '{tag}', found {len(found)}")
             if not check and not found:
-                cell = code_cell(source, [tag], form=(tag == "setup"))
+                cell = code_cell(source, [tag, "hide-input"] if tag == "setup" else [tag], form=(tag == "setup"))
                 if tag == "setup":
                     first_code = next((i for i, c in enumerate(cells) if c["cell_type"] == "code"), len(cells))
                     cells.insert(first_code, cell)
@@ -110,6 +112,14 @@ def sync(path: Path, check: bool) -> list[str]:
             if not check:
                 found[0]["source"] = source.splitlines(keepends=True)
                 found[0]["outputs"] = [o for o in found[0].get("outputs", []) if o.get("output_type") != "execute_result"]
+    # The set-up cell's code (long lines, a pip install from a git URL) is for Colab: the HTML book folds it
+    # away under a "show code" button and shows only what it prints, the device and the versions.
+    for cell in cells:
+        tags = cell.get("metadata", {}).get("tags", [])
+        if "setup" in tags and "hide-input" not in tags:
+            problems.append(f"{path.name}: the set-up cell is not folded in the book (tag 'hide-input')")
+            if not check:
+                cell["metadata"]["tags"] = [*tags, "hide-input"]
     # A checker returns True or False; in a notebook that value would be echoed under the verdict it
     # just printed, so exercise and solution cells end their checker call with ";".
     for cell in cells:

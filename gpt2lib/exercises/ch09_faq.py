@@ -1,18 +1,20 @@
 """Chapter 9's exercises: the FAQ's answers as small formulas a reader writes and the checker verifies.
 
-How much text a token is (bytes, not characters), how long training takes from 6·N·D FLOPs on stated
-hardware, and how much memory inference needs once the KV cache is counted. The classic mistakes:
-counting characters instead of UTF-8 bytes, forgetting the backward pass (2·N·D instead of 6·N·D) or the
-utilisation, and forgetting that the cache holds both keys *and* values for every layer.
+How much text a token is (bytes, not characters), which links WebText kept (at least 3 karma, no
+Wikipedia page), and how much memory inference needs once the KV cache is counted. The classic mistakes:
+counting characters instead of UTF-8 bytes, a filter that is off by one karma or tests "wikipedia" as a
+substring, and forgetting that the cache holds both keys *and* values for every layer. (Training time from
+6·N·D is chapter 8's exercise, so it is not repeated here.)
 """
 from __future__ import annotations
 
 import random
 from typing import Callable
+from urllib.parse import urlsplit
 
 import regex
 
-from ..evaluation import gpu_hours, inference_memory_bytes
+from ..evaluation import inference_memory_bytes
 from ._core import Case, Exercise, Mistake, register
 
 # --- 9.1 bytes per token ---------------------------------------------------------------------------
@@ -64,50 +66,114 @@ check_bytes_per_token = register(Exercise(
     ],
 ))
 
-# --- 9.2 training time from FLOPs ------------------------------------------------------------------
+# --- 9.2 WebText's link filter, in miniature -------------------------------------------------------
+# WebText kept the pages that Reddit posts with at least 3 karma linked to, and removed every Wikipedia
+# page (GPT-2 paper, section 2.1). The plausible slips: "more than 3" for "at least 3", a substring test
+# that also drops pages merely mentioning Wikipedia (or a host such as notwikipedia.org), English
+# Wikipedia only, host names compared with their case and port, repeated links, and deduplicating
+# before filtering, so that a link's first, low-karma post hides a later one that qualifies.
 
-SECONDS_PER_DAY = 86_400
-
-
-def _training_days(n_params: float, n_tokens: float, n_gpus: int, peak_flops: float, utilisation: float) -> float:
-    # the package's GPU-hours (6 N D at the utilisation), shared by the GPUs, in days
-    return gpu_hours(n_params, n_tokens, peak_flops=peak_flops, mfu=utilisation) / n_gpus / 24
-
-
-def _training_days_forward_only(n_params, n_tokens, n_gpus, peak_flops, utilisation):
-    return 2 * n_params * n_tokens / (n_gpus * peak_flops * utilisation) / SECONDS_PER_DAY
+MIN_KARMA = 3
 
 
-def _training_days_peak(n_params, n_tokens, n_gpus, peak_flops, utilisation):
-    return 6 * n_params * n_tokens / (n_gpus * peak_flops) / SECONDS_PER_DAY
+def _host(url: str) -> str:
+    return urlsplit(url).hostname or ""
 
 
-def _training_hours(n_params, n_tokens, n_gpus, peak_flops, utilisation):
-    return 6 * n_params * n_tokens / (n_gpus * peak_flops * utilisation) / 3600
+def _is_wikipedia(host: str) -> bool:
+    return host == "wikipedia.org" or host.endswith(".wikipedia.org")
 
 
-def _training_days_one_gpu(n_params, n_tokens, n_gpus, peak_flops, utilisation):
-    return 6 * n_params * n_tokens / (peak_flops * utilisation) / SECONDS_PER_DAY
+def _webtext_links(posts: list[tuple[str, int]]) -> list[str]:
+    kept: dict[str, None] = {}
+    for url, karma in posts:
+        if karma >= MIN_KARMA and not _is_wikipedia(_host(url)):
+            kept.setdefault(url, None)
+    return list(kept)
 
 
-def _training_cases(rng: random.Random) -> list[Case]:
+def _links_karma_above(posts):
+    return list(dict.fromkeys(u for u, k in posts if k > MIN_KARMA and not _is_wikipedia(_host(u))))
+
+
+def _links_substring(posts):
+    return list(dict.fromkeys(u for u, k in posts if k >= MIN_KARMA and "wikipedia" not in u.lower()))
+
+
+def _links_suffix_without_dot(posts):
+    return list(dict.fromkeys(u for u, k in posts if k >= MIN_KARMA and not _host(u).endswith("wikipedia.org")))
+
+
+def _links_english_only(posts):
+    return list(dict.fromkeys(u for u, k in posts if k >= MIN_KARMA and _host(u) != "en.wikipedia.org"))
+
+
+def _links_netloc(posts):
+    return list(dict.fromkeys(u for u, k in posts if k >= MIN_KARMA and not _is_wikipedia(urlsplit(u).netloc)))
+
+
+def _links_repeated(posts):
+    return [u for u, k in posts if k >= MIN_KARMA and not _is_wikipedia(_host(u))]
+
+
+def _links_sorted(posts):
+    return sorted(set(_webtext_links(posts)))
+
+
+def _links_dedupe_first(posts):
+    first: dict[str, int] = {}
+    for url, karma in posts:
+        first.setdefault(url, karma)
+    return [u for u, k in first.items() if k >= MIN_KARMA and not _is_wikipedia(_host(u))]
+
+
+_PAGES = [
+    "https://www.bbc.co.uk/news/technology-47249163", "https://openai.com/blog/better-language-models/",
+    "https://arxiv.org/abs/1706.03762", "https://github.com/openai/gpt-2", "https://example.com/why-wikipedia-works",
+    "https://notwikipedia.org/about", "https://www.wikipedia.org.mirror.example/page",
+    "http://blog.example.net/2017/12/31/year-in-review", "https://docs.python.org/3/tutorial/",
+]
+_WIKI = [
+    "https://en.wikipedia.org/wiki/Language_model", "https://de.wikipedia.org/wiki/Sprachmodell",
+    "https://en.m.wikipedia.org/wiki/Reddit", "https://EN.Wikipedia.org/wiki/Transformer",
+    "https://en.wikipedia.org:443/wiki/Byte_pair_encoding", "https://wikipedia.org/", "http://www.wikipedia.org/",
+]
+
+
+def _webtext_cases(rng: random.Random) -> list[Case]:
+    a, b, c, d, e, f, g, h, i = _PAGES
+    hand = [  # every slip above changes this answer
+        (a, 3), (_WIKI[0], 12), (b, 2), (e, 5), (c, 4), (a, 7), (f, 3), (_WIKI[1], 40), (d, 1), (g, 9),
+        (_WIKI[2], 3), (_WIKI[3], 6), (h, 0), (d, 3), (_WIKI[4], 8), (i, 3), (_WIKI[5], 3), (_WIKI[6], 5), (b, 2),
+    ]
+    pool = _PAGES + _WIKI
+    drawn = [(rng.choice(pool), rng.randint(0, 6)) for _ in range(rng.randint(15, 30))]
     return [
-        Case("124M parameters, 10B tokens, 8 GPUs at 312 TFLOP/s, 40%", (124_439_808, 10e9, 8, 312e12, 0.4)),
-        Case("a random run", (rng.uniform(1e8, 2e9), rng.uniform(1e9, 4e11), rng.choice([2, 16, 64, 256]),
-                              rng.choice([125e12, 312e12, 989e12]), rng.uniform(0.2, 0.6))),
+        Case("hand-picked posts: karma of exactly 3, repeats, every kind of Wikipedia address", (hand,)),
+        Case(f"{len(drawn)} random posts", (drawn,)),
+        Case("no posts at all", ([],)),
+        Case("only Wikipedia pages and low karma", ([(_WIKI[0], 50), (a, 2), (_WIKI[6], 3)],)),
     ]
 
 
-check_training_days = register(Exercise(
-    "training_days", chapter=9, title="Training time from 6·N·D FLOPs", level="medium", minutes=10,
-    reference=_training_days, cases=_training_cases,
+check_webtext_links = register(Exercise(
+    "webtext_links", chapter=9, title="WebText's link filter, in miniature", level="medium", minutes=10,
+    reference=_webtext_links, cases=_webtext_cases,
     mistakes=[
-        Mistake("you counted 2·N·D (the forward pass only); training costs 6·N·D, the backward pass twice the "
-                "forward", _training_days_forward_only),
-        Mistake("the GPUs ran at their peak; no GPU does: multiply the peak by the utilisation",
-                _training_days_peak),
-        Mistake("you stopped at hours; the answer is in days (86,400 seconds each)", _training_hours),
-        Mistake("one GPU did all the work; the GPUs share it, so divide by their number", _training_days_one_gpu),
+        Mistake("you kept posts with more than 3 karma; WebText kept those with at least 3", _links_karma_above),
+        Mistake("you dropped every address that contains 'wikipedia'; only pages on Wikipedia's own hosts go "
+                "(example.com/why-wikipedia-works stays)", _links_substring),
+        Mistake("you tested host.endswith('wikipedia.org'), which also drops notwikipedia.org: test the host "
+                "itself and '.wikipedia.org'", _links_suffix_without_dot),
+        Mistake("you removed English Wikipedia only; every language and the mobile site (de., en.m.) go too",
+                _links_english_only),
+        Mistake("you compared the netloc, which keeps the case and the port ('EN.Wikipedia.org', "
+                "'en.wikipedia.org:443'); urlsplit(url).hostname gives the host in lower case", _links_netloc),
+        Mistake("you kept a link once per post; each link appears once, at its first qualifying post",
+                _links_repeated),
+        Mistake("you sorted the links; keep them in the order their first qualifying post appears", _links_sorted),
+        Mistake("you deduplicated before filtering, so a link's first, low-karma post hid a later post that "
+                "qualifies", _links_dedupe_first),
     ],
 ))
 
