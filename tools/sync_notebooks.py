@@ -11,21 +11,23 @@ runs it that way).
 from __future__ import annotations
 
 import argparse
-import json
 import re
 import sys
 from pathlib import Path
+
+import nbformat
+import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
 CHAPTERS = ROOT / "chapters"
 
 
 def repository_url() -> str:
-    text = (ROOT / "_config.yml").read_text(encoding="utf-8")
-    match = re.search(r"^repository:\s*\n\s+url:\s*(\S+)", text, re.M)
-    if not match:
+    config = yaml.safe_load((ROOT / "_config.yml").read_text(encoding="utf-8"))
+    url = (config.get("repository") or {}).get("url")
+    if not isinstance(url, str) or not url:
         raise SystemExit("_config.yml has no repository.url")
-    return match.group(1).rstrip("/")
+    return url.rstrip("/")
 
 
 def package_version() -> str:
@@ -78,12 +80,11 @@ from gpt2lib.exercises import show_progress
 show_progress(chapter={chapter});'''
 
 
-def code_cell(source: str, tags: list[str], form: bool = False) -> dict:
+def code_cell(source: str, tags: list[str], form: bool = False) -> nbformat.NotebookNode:
     metadata: dict = {"tags": tags}
     if form:
         metadata["cellView"] = "form"
-    return {"cell_type": "code", "execution_count": None, "metadata": metadata, "outputs": [],
-            "source": source.splitlines(keepends=True)}
+    return nbformat.v4.new_code_cell(source, metadata=metadata)
 
 
 def chapter_number(path: Path) -> int:
@@ -91,7 +92,7 @@ def chapter_number(path: Path) -> int:
 
 
 def sync(path: Path, check: bool) -> list[str]:
-    nb = json.loads(path.read_text(encoding="utf-8"))
+    nb = nbformat.read(path, as_version=4)
     cells = nb["cells"]
     problems = []
     wanted = {"setup": setup_source(), "progress": progress_source(chapter_number(path))}
@@ -107,10 +108,10 @@ def sync(path: Path, check: bool) -> list[str]:
                 else:
                     cells.append(cell)
             continue
-        if "".join(found[0]["source"]) != source:
+        if found[0]["source"] != source:
             problems.append(f"{path.name}: the '{tag}' cell differs from tools/sync_notebooks.py")
             if not check:
-                found[0]["source"] = source.splitlines(keepends=True)
+                found[0]["source"] = source
                 found[0]["outputs"] = [o for o in found[0].get("outputs", []) if o.get("output_type") != "execute_result"]
     # The set-up cell's code (long lines, a pip install from a git URL) is for Colab: the HTML book folds it
     # away under a "show code" button and shows only what it prints, the device and the versions.
@@ -125,12 +126,12 @@ def sync(path: Path, check: bool) -> list[str]:
     for cell in cells:
         if not {"exercise", "solution"} & set(cell.get("metadata", {}).get("tags", [])):
             continue
-        lines = "".join(cell["source"]).rstrip().split("\n")
+        lines = cell["source"].rstrip().split("\n")
         if lines and lines[-1].startswith("check_") and not lines[-1].endswith(";"):
             problems.append(f"{path.name}: end the checker call with ';' in: {lines[-1]}")
             if not check:
                 lines[-1] += ";"
-                cell["source"] = "\n".join(lines).splitlines(keepends=True)
+                cell["source"] = "\n".join(lines)
                 cell["outputs"] = [o for o in cell.get("outputs", []) if o.get("output_type") != "execute_result"]
     # Solution cells are folded everywhere a reader may meet them: the HTML book (tag hide-cell), Colab
     # (cellView: form), and JupyterLab and GitHub, which read Jupyter's own source_hidden flag.
@@ -144,7 +145,7 @@ def sync(path: Path, check: bool) -> list[str]:
             if not check:
                 cell["metadata"]["jupyter"] = {**jupyter, "source_hidden": True}
     if not check and problems:
-        path.write_text(json.dumps(nb, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+        nbformat.write(nb, path)
     return problems
 
 
