@@ -15,7 +15,7 @@ chapter without it (9), which uses the book's model from the package the set-up 
 
 * each runs clean, and its set-up cell installed gpt2lib without replacing Colab's packages;
 * the book's model came inside the installed package (nothing trained, nothing downloaded);
-* chapters 4 to 7 take the OpenAI path, and the prose the book would show (their glued values) says so.
+* chapters 4 to 7 take the OpenAI path, and the sentences they compute (``prose()``'s Markdown outputs) say so.
 """
 from __future__ import annotations
 
@@ -29,6 +29,7 @@ from pathlib import Path
 import pytest
 
 from conftest import ROOT, venv_dir
+from gpt2lib.book import BOOK_NAME, OPENAI_NAME
 
 sys.path.insert(0, str(ROOT / "tools"))
 import colab_sim  # noqa: E402
@@ -38,12 +39,9 @@ pytestmark = pytest.mark.colab
 OPENAI_CHAPTERS = {"04_attention_math", "05_practice", "05_1_model", "06_applications", "07_tools"}
 BOOK_MODEL_CHAPTER = "09_faq"  # no OpenAI path; loads the book's model
 CHAPTERS = sorted(ROOT / "chapters" / f"{name}.ipynb" for name in OPENAI_CHAPTERS | {BOOK_MODEL_CHAPTER})
-GLUED_MARK = "GLUED-VALUES:"
 TAGGED = ""  # set by the fixture
-# glued sentences that their cell prints as well (chapter 4's head scores, chapter 6's zero-shot verdict)
-PRINTED_GLUES = {"heads_verdict", "heads_induction", "heads_spread", "heads_focus", "zero_shot_verdict"}
-PRINT_GLUED = f'import json\nfrom gpt2lib.notebook import glued\nprint("{GLUED_MARK}" + json.dumps(glued()))'
-GLUE_ROLE = re.compile(r"\{glue(?::\w+)?\}`([^`:]+)(?::[^`]*)?`|```\{glue:md\}\s+(\S+)")
+# what the prose of the book's own model says, and must not say on OpenAI's path
+BOOK_MODEL_WORDS = (BOOK_NAME.removeprefix("the "), "book model's size")
 
 
 CONFIGS = [c.strip() for c in os.environ.get("COLAB_CONFIGS", "oldest").split(",") if c.strip()]
@@ -89,17 +87,21 @@ def colab(request, tmp_path_factory):
     write_standin(hf_home / "hub")
     runs = {}
     for nb in CHAPTERS:
-        runs[nb.stem] = colab_sim.run_alone(python, folder, nb, hf_home=hf_home, extra_cells=[PRINT_GLUED])
+        runs[nb.stem] = colab_sim.run_alone(python, folder, nb, hf_home=hf_home)
         print(f"simulated Colab ({request.param}): {nb.name} {'ok' if runs[nb.stem].returncode == 0 else 'FAILED'} "
               f"in {runs[nb.stem].seconds:.0f} s")
     yield python, runs, transformers_version
 
 
-def _glued(run) -> dict[str, str]:
-    for text in reversed(run.outputs()):
-        if GLUED_MARK in text:
-            return json.loads(text.split(GLUED_MARK, 1)[1].strip().splitlines()[0])
-    return {}
+def _prose(notebook: Path) -> dict[int, list[str]]:
+    """The Markdown every code cell displayed (what ``gpt2lib.notebook.prose`` shows), by the cell's index."""
+    found: dict[int, list[str]] = {}
+    for i, cell in enumerate(json.loads(notebook.read_text(encoding="utf-8"))["cells"]):
+        for out in cell.get("outputs", []) if cell["cell_type"] == "code" else []:
+            text = out.get("data", {}).get("text/markdown")
+            if text is not None:
+                found.setdefault(i, []).append("".join(text) if isinstance(text, list) else text)
+    return found
 
 
 @pytest.mark.parametrize("name", [nb.stem for nb in CHAPTERS])
@@ -141,21 +143,17 @@ def test_chapters_4_to_7_take_the_openai_path(colab, name):
 
 
 @pytest.mark.parametrize("name", sorted(OPENAI_CHAPTERS))
-def test_glued_prose_follows_the_openai_outputs(colab, name):
-    """The values the book's prose quotes were computed on this run, on OpenAI's path: every role has its
-    value, and none of them describes the book's own model."""
+def test_prose_follows_the_openai_outputs(colab, name):
+    """The sentences the chapter computes were computed on this run, on OpenAI's path: every cell that shows
+    one in the committed (offline) chapter showed one here, none describes the book's own model, and where the
+    committed sentence names the book's model, this run's names OpenAI's."""
     run = colab[1][name]
-    glued = _glued(run)
-    nb = json.loads(run.notebook.read_text())
-    prose = "\n".join("".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "markdown")
-    wanted = {a or b for a, b in GLUE_ROLE.findall(prose)}
-    assert wanted <= set(glued), f"prose quotes values this run never glued: {sorted(wanted - set(glued))}"
-    for key in wanted:
-        assert "book's small model" not in glued[key] and "book model's size" not in glued[key], (key, glued[key])
-    names = {k: v for k, v in glued.items() if k in ("heads_model", "decode_model", "article_model")}
-    assert all(v == "OpenAI's GPT-2 124M" for v in names.values()), names
-    # the sentences that say what the model did are also printed by the cell that computed them: the prose
-    # and the output must be the same words
-    printed = "\n".join(run.outputs())
-    for key in PRINTED_GLUES & wanted:
-        assert glued[key] in printed, (key, glued[key])
+    assert run.returncode == 0
+    committed, here = _prose(ROOT / "chapters" / f"{name}.ipynb"), _prose(run.notebook)
+    assert set(committed) <= set(here), f"cells that showed no sentence on Colab: {sorted(set(committed) - set(here))}"
+    for cell, texts in here.items():
+        for text in texts:
+            assert not any(words in text for words in BOOK_MODEL_WORDS), (cell, text)
+    for cell, texts in committed.items():
+        if any(BOOK_NAME in text for text in texts):
+            assert any(OPENAI_NAME in text for text in here[cell]), (cell, here[cell])

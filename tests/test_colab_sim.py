@@ -1,7 +1,8 @@
-"""tools/colab_sim.py itself, in seconds: the VM lacks what Colab lacks, cannot download, and the glue
-reader of tests/test_colab.py finds every role. (The chapters on the VM: tests/test_colab.py.)"""
+"""tools/colab_sim.py itself, in seconds: the VM lacks what Colab lacks, cannot download, and the prose
+reader of tests/test_colab.py finds every Markdown output. (The chapters on the VM: tests/test_colab.py.)"""
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -72,15 +73,26 @@ def test_the_setup_cell_pins_the_release_and_shows_pip_s_error_on_colab(tmp_path
     assert last.startswith("RuntimeError: pip could not install gpt2lib (its output is above)") and "run this cell again" in last, shown
 
 
-def test_the_glue_reader_finds_every_kind_of_role():
-    from test_colab import GLUE_ROLE, GLUED_MARK, _glued
+def test_the_prose_reader_finds_every_markdown_output(tmp_path):
+    from test_colab import _prose
 
-    prose = ("For {glue:text}`heads_model`: {glue:text}`kv_ms:.2f` ms, {glue}`count` and\n"
-             "```{glue:md} zero_shot_verdict\n:format: myst\n```")
-    assert {a or b for a, b in GLUE_ROLE.findall(prose)} == {"heads_model", "kv_ms", "count", "zero_shot_verdict"}
-
-    class FakeRun:
-        def outputs(self):
-            return ["x = 1", f'{GLUED_MARK}{{"heads_model": "the book\'s small model"}}\n']
-
-    assert _glued(FakeRun()) == {"heads_model": "the book's small model"}
+    markdown = {"output_type": "display_data", "metadata": {},
+                "data": {"text/markdown": "What the scores show, for the book's small model: ...",
+                         "text/plain": "<IPython.core.display.Markdown object>"}}
+    as_lines = {"output_type": "display_data", "metadata": {},
+                "data": {"text/markdown": ["- It **can** continue text\n", "- It **cannot** rank"]}}
+    cells = [
+        {"cell_type": "markdown", "metadata": {}, "source": "Static prose, $x$ and **bold**"},
+        {"cell_type": "code", "metadata": {}, "outputs": [{"output_type": "stream", "name": "stdout", "text": "hi\n"}],
+         "source": "print('hi')"},
+        {"cell_type": "code", "metadata": {"tags": ["remove-input"]}, "outputs": [markdown], "source": "prose(s)"},
+        {"cell_type": "code", "metadata": {}, "source": "x",
+         "outputs": [{"output_type": "execute_result", "metadata": {}, "execution_count": 1,
+                      "data": {"text/plain": "'not Markdown'"}}]},
+        {"cell_type": "code", "metadata": {"tags": ["remove-input"]}, "outputs": [as_lines, markdown], "source": "prose(v)"},
+    ]
+    path = tmp_path / "chapter.ipynb"
+    path.write_text(json.dumps({"cells": cells, "metadata": {}, "nbformat": 4, "nbformat_minor": 5}))
+    assert _prose(path) == {2: ["What the scores show, for the book's small model: ..."],
+                            4: ["- It **can** continue text\n- It **cannot** rank",
+                                "What the scores show, for the book's small model: ..."]}
