@@ -8,9 +8,7 @@ sentence. Every shown text is also kept for :func:`shown`, so a test can read th
 """
 from __future__ import annotations
 
-from typing import Any
-
-__all__ = ["prose", "shown", "glue", "glued"]
+__all__ = ["prose", "shown"]
 
 _shown: list[str] = []
 
@@ -29,29 +27,3 @@ def shown() -> list[str]:
     """Every text :func:`prose` displayed in this kernel so far, in order."""
     return list(_shown)
 
-
-# MyST-NB glue, on its way out (issue 20): removed once no chapter uses a {glue} role.
-_glued: dict[str, str] = {}
-
-
-def glue(name: str, value: Any, display: bool = True) -> None:
-    """``myst_nb.glue(name, value, display)`` when MyST-NB is installed; otherwise only recorded."""
-    _glued[name] = _text(value)
-    try:
-        from myst_nb import glue as myst_glue
-    except ImportError:
-        return
-    myst_glue(name, value, display=display)
-
-
-def _text(value: Any) -> str:
-    """A string as it is; a Markdown object's source; anything else as its repr (the book's text/plain)."""
-    if isinstance(value, str):
-        return value
-    data = getattr(value, "data", None)
-    return data if hasattr(value, "_repr_markdown_") and isinstance(data, str) else repr(value)
-
-
-def glued() -> dict[str, str]:
-    """The text of every value glued in this kernel so far, by name."""
-    return dict(_glued)

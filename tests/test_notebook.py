@@ -1,16 +1,14 @@
 """gpt2lib.notebook: ``prose`` shows a computed sentence as Markdown output, and the chapters use it (never a
-MyST-NB ``{glue}`` role, which Colab and GitHub show raw); ``glue`` stays until the last chapter stops using it."""
+MyST-NB ``{glue}`` role, which Colab and GitHub show raw)."""
 from __future__ import annotations
 
 import ast
 import json
-import sys
-import types
 from pathlib import Path
 
 import pytest
 
-from gpt2lib.notebook import glue, prose, shown
+from gpt2lib.notebook import prose, shown
 
 ROOT = Path(__file__).resolve().parent.parent
 CHAPTERS = sorted((ROOT / "chapters").glob("[0-9][0-9]_*.ipynb"))
@@ -89,32 +87,3 @@ def test_every_prose_cell_hides_its_input_and_shows_its_sentence(path):
             f"{path.name}: cell {i} calls prose() but is not tagged remove-input")
         markdown = [o for o in cell.get("outputs", []) if "text/markdown" in o.get("data", {})]
         assert markdown, f"{path.name}: cell {i} calls prose() but its committed outputs hold no Markdown"
-
-
-# ------------------------------------------------------------------------------------------------- glue
-def test_glue_hands_the_value_to_myst_nb(monkeypatch):
-    calls = []
-    fake = types.ModuleType("myst_nb")
-    fake.glue = lambda name, value, display=True: calls.append((name, value, display))
-    monkeypatch.setitem(sys.modules, "myst_nb", fake)
-    glue("q_count", 408, display=False)
-    assert calls == [("q_count", 408, False)]
-
-
-def test_glue_without_myst_nb_does_nothing(monkeypatch, capsys):
-    monkeypatch.setitem(sys.modules, "myst_nb", None)  # import fails, as on Colab
-    assert glue("q_count", 408) is None
-    assert capsys.readouterr().out == ""
-
-
-def test_glued_keeps_the_text_of_every_value_without_myst_nb(monkeypatch):
-    from IPython.display import Markdown
-
-    from gpt2lib.notebook import glued
-
-    monkeypatch.setitem(sys.modules, "myst_nb", None)   # as on Colab: importing it fails
-    glue("verdict", "no head is an induction head", display=False)
-    glue("count", 408)
-    glue("block", Markdown("- It **can** continue text"), display=False)
-    assert {k: glued()[k] for k in ("verdict", "count", "block")} == {
-        "verdict": "no head is an induction head", "count": "408", "block": "- It **can** continue text"}

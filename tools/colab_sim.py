@@ -171,7 +171,7 @@ def run_alone(python: Path, folder: Path, notebook: Path, hf_home: Path | None =
         shutil.rmtree(path, ignore_errors=True)
         path.mkdir(parents=True)
     nb = json.loads(notebook.read_text())
-    for source in extra_cells:  # e.g. a last cell that prints what the chapter glued
+    for source in extra_cells:  # e.g. a last cell that prints what a test wants to read
         nb["cells"].append({"cell_type": "code", "execution_count": None, "metadata": {}, "outputs": [],
                             "source": source})
     (work / notebook.name).write_text(json.dumps(nb))
