@@ -55,7 +55,7 @@ def _bytes_per_token_cases(rng: random.Random) -> list[Case]:
 
 
 check_bytes_per_token = register(Exercise(
-    "bytes_per_token", chapter=9, title="How many bytes of text one token covers", level="easy", minutes=5,
+    "bytes_per_token", number="9.1", chapter=9, title="How many bytes of text one token covers", level="easy", minutes=5,
     reference=_bytes_per_token, cases=_bytes_per_token_cases,
     mistakes=[
         Mistake("you counted characters; count UTF-8 bytes (text.encode('utf-8')): a Chinese character is 3 "
@@ -99,7 +99,7 @@ def _training_cases(rng: random.Random) -> list[Case]:
 
 
 check_training_days = register(Exercise(
-    "training_days", chapter=9, title="Training time from 6·N·D FLOPs", level="medium", minutes=10,
+    "training_days", number="9.2", chapter=9, title="Training time from 6·N·D FLOPs", level="medium", minutes=10,
     reference=_training_days, cases=_training_cases,
     mistakes=[
         Mistake("you counted 2·N·D (the forward pass only); training costs 6·N·D, the backward pass twice the "
@@ -146,8 +146,9 @@ def _inference_cases(rng: random.Random) -> list[Case]:
 
 
 check_inference_bytes = register(Exercise(
-    "inference_bytes", chapter=9, title="Memory for inference: weights plus the KV cache", level="medium", minutes=10,
+    "inference_bytes", number="9.3", chapter=9, title="Memory for inference: weights plus the KV cache", level="medium", minutes=10,
     reference=_inference_bytes, cases=_inference_cases,
+    int_required=True,  # the text asks for an int
     mistakes=[
         Mistake("the cache held keys only; it holds keys and values, two tensors per layer", _inference_no_values),
         Mistake("you counted one layer's cache; every layer keeps its own keys and values", _inference_one_layer),
