@@ -370,6 +370,38 @@ def test_show_progress_lists_a_chapter(tmp_path, monkeypatch, capsys):
     assert f"Chapter {first.chapter}" in capsys.readouterr().out
 
 
+def _numbers_in_the_chapters() -> dict[str, str]:
+    """check_<name> -> "N.k", from each exercise cell and the "### Exercise N.k" heading above it."""
+    import re
+    from pathlib import Path
+
+    numbers: dict[str, str] = {}
+    for path in sorted(Path(__file__).parent.parent.glob("chapters/*.ipynb")):
+        heading = None
+        for cell in json.loads(path.read_text(encoding="utf-8"))["cells"]:
+            text = "".join(cell["source"])
+            found = re.search(r"### Exercise (\d+\.\d+)", text)
+            heading = found.group(1) if found else heading
+            if "exercise" in cell.get("metadata", {}).get("tags", []):
+                numbers[re.search(r"check_(\w+)\(", text).group(1)] = heading
+    return numbers
+
+
+def test_exercises_carry_the_numbers_the_chapters_give_them_and_are_listed_in_that_order(capsys):
+    assert {e.name: e.number for e in all_exercises()} == _numbers_in_the_chapters()
+    keys = [tuple(int(p) for p in e.number.split(".")) for e in all_exercises()]
+    assert keys == sorted(keys)
+    show_progress(chapter=7)
+    out = capsys.readouterr().out
+    assert out.index("7.1 ") < out.index("7.2 ") < out.index("7.3 "), out
+    assert out.index("convert_hf_state_dict") < out.index("read_safetensors_header"), out
+
+
+def test_a_number_must_belong_to_its_chapter():
+    with pytest.raises(ValueError, match="number"):
+        Exercise("x", chapter=2, title="x", level="easy", minutes=1, reference=abs, cases=lambda rng: [], number="3.1")
+
+
 def test_duplicate_names_are_refused(demo):
     register(demo)
     with pytest.raises(ValueError, match="two exercises"):
@@ -1123,13 +1155,16 @@ WRONG: dict[str, list[Callable]] = {
 # each case set must expose every one of them whatever the seed, and the right answers must pass every seed.
 SEEDS = range(50)
 _DRAWN: dict[tuple[str, int], list[Case]] = {}
-_draw_cases = Exercise.draw_cases
+_EXPECTED: dict[int, tuple[Case, Any]] = {}
+_draw_cases, _expected = Exercise.draw_cases, Exercise._expected
 
 
 @pytest.fixture()
 def drawn_once(monkeypatch):
-    """Each registered exercise's cases for a seed are drawn once per session (models and state dicts take
-    time to build); check() hands deep copies of them to the answers, so sharing them is safe."""
+    """Each registered exercise's cases for a seed are drawn, and their answer-key values computed, once
+    per session (models take time to build and train); check() hands deep copies of the arguments to the
+    answers, so sharing the cases is safe. Hints are left out here (they run every mistake again on a
+    failure); test_a_listed_mistake_fails_under_every_seed_with_its_own_hint checks them."""
     def draw(self: Exercise, seed: int) -> list[Case]:
         if REGISTRY.get(self.name) is not self:
             return _draw_cases(self, seed)
@@ -1138,7 +1173,15 @@ def drawn_once(monkeypatch):
             _DRAWN[key] = _draw_cases(self, seed)
         return _DRAWN[key]
 
+    def expected(self: Exercise, case: Case) -> Any:
+        kept = _EXPECTED.get(id(case))
+        if kept is None or kept[0] is not case:
+            kept = _EXPECTED[id(case)] = (case, _expected(self, case))
+        return kept[1]
+
     monkeypatch.setattr(Exercise, "draw_cases", draw)
+    monkeypatch.setattr(Exercise, "_expected", expected)
+    monkeypatch.setattr(Exercise, "_matching_mistake", lambda self, answers: None)
 
 
 def _blind_seeds(exercise: Exercise, fn: Callable) -> list[int]:
@@ -1175,16 +1218,21 @@ def test_a_plausible_wrong_answer_fails_under_every_seed(name, i, drawn_once):
 
 @pytest.mark.parametrize("name, i", [(e.name, i) for e in EXERCISES for i in range(len(e.mistakes))],
                          ids=lambda v: str(v))
-def test_a_listed_mistake_fails_under_every_seed_with_its_own_hint(name, i, drawn_once):
-    exercise = REGISTRY[name]
-    mistake = exercise.mistakes[i]
-    blind = _blind_seeds(exercise, mistake.fn)
+def test_a_listed_mistake_fails_under_every_seed(name, i, drawn_once):
+    mistake = REGISTRY[name].mistakes[i]
+    blind = _blind_seeds(REGISTRY[name], mistake.fn)
     assert not blind, f"{name}: the mistake {mistake.hint!r} passed with seeds {blind}"
-    for seed in SEEDS[:5]:
-        out = _quiet_check(exercise, mistake.fn, seed=seed)[1]
-        if "your function raised" in out:
-            continue  # a mistake that crashes on the cases (a length read big-endian) has no numbers to match
-        assert f"hint: {mistake.sentence()}" in out, f"{name}, seed {seed}: the hint names another mistake:\n{out}"
+
+
+@pytest.mark.parametrize("exercise", EXERCISES, ids=IDS)
+def test_each_listed_mistake_earns_its_own_hint(exercise):
+    # the hint names the bug the answer has, not another one that happens to match first
+    for mistake in exercise.mistakes:
+        for seed in (0, 1):
+            out = _quiet_check(exercise, mistake.fn, seed=seed)[1]
+            if "your function raised" in out:
+                continue  # a mistake that crashes on the cases (a length read big-endian) has no numbers to match
+            assert f"hint: {mistake.sentence()}" in out, f"{exercise.name}, seed {seed}: wrong hint:\n{out}"
 
 
 def test_cases_vary_with_the_seed():

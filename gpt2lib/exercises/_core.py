@@ -81,6 +81,7 @@ class Exercise:
         int_required: bool = False,
         number: str | None = None,
         grad: bool = False,
+        outcome: Callable[[tuple, Any], Any] | None = None,
     ) -> None:
         if level not in LEVELS:
             raise ValueError(f"level must be one of {LEVELS}, got {level!r}")
@@ -91,6 +92,9 @@ class Exercise:
         # check called under torch.no_grad() or inference_mode() still works
         self.grad = grad
         self.order = 0  # the registration order, which breaks ties in number_key
+        # what is judged, from the arguments after the call and what it returned: by default the return
+        # value; the training step's is its losses AND the model it trained (its last step shows only there)
+        self.outcome = outcome
         self.level, self.minutes = level, minutes
         self.reference, self._cases = reference, cases
         self.mistakes = list(mistakes)
@@ -126,6 +130,17 @@ class Exercise:
         finally:
             torch.random.set_rng_state(torch_state)
 
+    def _expected(self, case: Case) -> Any:
+        """The reference's answer for ``case``, computed on copies of its arguments."""
+        return self._call(self.reference, case)
+
+    def _call(self, fn: Callable[..., Any], case: Case) -> Any:
+        args, kwargs = copy.deepcopy(case.args), copy.deepcopy(case.kwargs)
+        return self._judged(args, fn(*args, **kwargs))
+
+    def _judged(self, args: tuple, returned: Any) -> Any:
+        return returned if self.outcome is None else self.outcome(args, returned)
+
     def _argument_name(self, index: int | str) -> str:
         if isinstance(index, str):
             return f"`{index}`"
@@ -149,7 +164,7 @@ class Exercise:
         for mistake in self.mistakes:
             try:
                 for case, got in answers:
-                    wrong = mistake.fn(*copy.deepcopy(case.args), **copy.deepcopy(case.kwargs))
+                    wrong = self._call(mistake.fn, case)
                     compare(wrong, got, atol=_HINT_ATOL, rtol=_HINT_RTOL, loose=True)
             except Exception:
                 continue
@@ -182,7 +197,7 @@ class Exercise:
         replay = f"  (cases drawn with seed={seed}; pass seed={seed} to replay them)"
         answers: list[tuple[Case, Any]] = []
         for number, case in enumerate(cases):
-            expected = self.reference(*copy.deepcopy(case.args), **copy.deepcopy(case.kwargs))
+            expected = self._expected(case)
             args, kwargs = copy.deepcopy(case.args), copy.deepcopy(case.kwargs)
             try:
                 got = fn(*args, **kwargs)
@@ -213,6 +228,7 @@ class Exercise:
                 print(replay)
                 return False
             try:
+                got = self._judged(args, got)
                 self._compare(expected, got)
             except CheckFailed as exc:
                 print(f"✗ {label}: case '{case.name}' failed: {_text(exc)}.")

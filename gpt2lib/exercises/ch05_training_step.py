@@ -1,9 +1,10 @@
 """Chapter 5's training-step exercise: zero the gradients, forward, backward, clip, step, for each batch.
 
 The checker hands the reader's function a tiny GPT and an optimizer (plain SGD, SGD with momentum, AdamW)
-and compares the losses it returns and, through them, every step it took. One case always starts from a
-model that still holds gradients from an earlier backward pass, so that clearing the gradients at the
-wrong moment shows. The checker turns autograd on itself: it runs backward() even when called under
+and compares the losses it returns and the weights the model ends with: the last step shows only in the
+weights, and a difference in one step's direction shows there at once, where a loss may differ by less
+than its tolerance. One case always starts from a model that still holds gradients from an earlier
+backward pass, so that clearing the gradients at the wrong moment shows. The checker turns autograd on itself: it runs backward() even when called under
 ``torch.no_grad()``.
 """
 from __future__ import annotations
@@ -14,7 +15,7 @@ import torch
 from torch import Tensor, nn
 
 from ..model import GPT, GPTConfig
-from ._core import Case, Exercise, Mistake, register
+from ._core import Case, CheckFailed, Exercise, Mistake, compare, register
 
 
 
@@ -75,10 +76,10 @@ class _GradKeepingGPT(GPT):
 def _step_cases(rng):
     def case(name, make_opt, max_norm, stale):
         torch.manual_seed(rng.randrange(2**31))
-        V, T = rng.choice([17, 23, 31]), rng.randint(5, 8)
-        model = _GradKeepingGPT(GPTConfig(vocab_size=V, block_size=8, n_layer=1, n_head=2, n_embd=16))
+        V, T = rng.choice([11, 13, 17]), rng.randint(4, 6)
+        model = _GradKeepingGPT(GPTConfig(vocab_size=V, block_size=8, n_layer=1, n_head=2, n_embd=8))
         batches = []
-        for _ in range(rng.randint(3, 4)):
+        for _ in range(2):  # two: a gradient left on .grad by step 1 shows in step 2's weights
             x = torch.randint(0, V, (2, T))
             batches.append((x, torch.roll(x, -1, dims=1)))
         if stale:  # gradients left over from an earlier backward pass on another batch
@@ -87,18 +88,41 @@ def _step_cases(rng):
         return Case(name, (model, make_opt(model), batches, max_norm))
 
     # the stale case comes first: from a clean start, clearing the gradients once before the loop, at the end
-    # of each step or never give the same first numbers, and only leftover gradients tell them apart
+    # of each step or never give the same first numbers, and only leftover gradients tell them apart; its
+    # max_norm is small enough that the clipping always acts
+    momentum, lr = rng.choice([0.0, 0.5, 0.9]), rng.choice([0.2, 0.3, 0.5])
     return [
-        case("SGD with momentum, clip at 5.0, stale gradients",
-             lambda m: torch.optim.SGD(m.parameters(), lr=0.3, momentum=0.9), 5.0, stale=True),
-        case("SGD, lr 0.5, clip at 0.3", lambda m: torch.optim.SGD(m.parameters(), lr=0.5), 0.3, stale=False),
+        case(f"SGD (lr {lr}, momentum {momentum}), clip at 0.3, stale gradients",
+             lambda m: torch.optim.SGD(m.parameters(), lr=lr, momentum=momentum), 0.3, stale=True),
         case(f"AdamW, lr 1e-2, clip at {0.05:g}", lambda m: torch.optim.AdamW(m.parameters(), lr=1e-2), 0.05, stale=False),
     ]
+
+
+def _after_training(args: tuple, losses: object) -> tuple[object, dict[str, Tensor]]:
+    """What is judged: the losses returned, and the weights of the model the function was handed."""
+    return losses, {name: p.detach().clone() for name, p in args[0].named_parameters()}
+
+
+def _compare_step(expected: tuple, got: tuple) -> None:
+    (exp_losses, exp_weights), (losses, weights) = expected, got
+    if losses is None:
+        raise CheckFailed("your function returned None: did you forget the `return` statement?")
+    try:
+        compare(exp_losses, losses)
+    except CheckFailed as exc:
+        raise CheckFailed(f"the losses: {exc}") from None
+    for name, e in exp_weights.items():
+        try:
+            compare(e, weights[name])
+        except CheckFailed as exc:
+            raise CheckFailed(f"the right losses, but after your loop the model's {name} {exc} (the steps "
+                              "differ: is every step zero_grad, forward, backward, clip, step?)") from None
 
 
 check_training_step = register(Exercise(
     "training_step", number="5.6", chapter=5, title="The training step: zero_grad, forward, backward, clip, step",
     level="medium", minutes=10, reference=_training_step, cases=_step_cases, grad=True,
+    outcome=_after_training, compare=_compare_step,
     mistakes=[
         Mistake("your numbers match a loop that never clears the gradients: backward() ADDS to .grad, so the "
                 "gradients of every earlier batch (and those the model held before) leak into each step; call "

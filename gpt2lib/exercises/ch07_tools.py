@@ -120,12 +120,12 @@ def _read_header_offsets(data):
             if name != "__metadata__"}
 
 
-def _safetensors_bytes(rng: random.Random, metadata: dict[str, str] | None) -> bytes:
+def _safetensors_bytes(rng: random.Random, metadata: dict[str, str] | None, n: int | None = None) -> bytes:
     from safetensors.torch import save
 
     dtypes = [torch.float32, torch.float16, torch.bfloat16, torch.int64]
     tensors = {}
-    for i in range(rng.randint(2, 5)):
+    for i in range(rng.randint(2, 5) if n is None else n):
         shape = tuple(rng.randint(1, 6) for _ in range(rng.randint(1, 3)))
         tensors[f"layer{i}.weight"] = torch.randn(shape).to(rng.choice(dtypes))
     tensors["scalar"] = torch.tensor(3.0)
@@ -136,6 +136,8 @@ def _header_cases(rng: random.Random) -> list[Case]:
     return [
         Case("tensors with metadata {'format': 'pt'}", (_safetensors_bytes(rng, {"format": "pt"}),)),
         Case("tensors without metadata", (_safetensors_bytes(rng, None),)),
+        # a header of more than 255 bytes: a length read from its first byte alone comes out wrong
+        Case("twelve tensors (a header of more than 255 bytes)", (_safetensors_bytes(rng, {"format": "pt"}, 12),)),
     ]
 
 
