@@ -235,3 +235,14 @@ def test_a_loss_cut_off_from_the_graph_is_named():
     ok, out = _check("next_token_loss", lambda logits, idx: REGISTRY["next_token_loss"].reference(logits, idx).item(), 0)
     assert not ok and "expected a 0-d tensor" in out, out
 
+
+
+def test_the_gelu_feedback_quotes_the_largest_error_not_the_tail():
+    # the exact (erf) GELU differs from the tanh form by ~1e-6 far out and by ~5e-4 near |x| = 2
+    from gpt2lib.exercises.ch05_model import _gelu_erf
+
+    for seed in range(5):
+        ok, out = _check("gelu", _gelu_erf, seed)
+        x = REGISTRY["gelu"].draw_cases(seed)[0].args[0]  # the first case: a grid, where it fails
+        where = int(out.split("the largest difference is at [")[1].split("]")[0])
+        assert not ok and 1.0 < abs(float(x[where])) < 3.5, out
