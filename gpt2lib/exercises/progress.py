@@ -14,13 +14,14 @@ the checker.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import time
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
-from filelock import FileLock, Timeout
+from filelock import FileLock, SoftFileLock, Timeout
 
 from ..atomic import write_text_atomic
 
@@ -104,9 +105,20 @@ def _set_aside(path: Path, why: str) -> Path:
     return aside
 
 
-def _lock(path: Path) -> FileLock:
-    # beside the record, so that every kernel writing this record (Drive included) meets the same lock
-    return FileLock(str(path.with_name(path.name + ".lock")), timeout=LOCK_TIMEOUT_S)
+@contextlib.contextmanager
+def _lock(path: Path) -> Iterator[None]:
+    """Hold the record's lock, a file beside it, so that every kernel writing this record meets it."""
+    name = str(path.with_name(path.name + ".lock"))
+    lock: FileLock | SoftFileLock = FileLock(name, timeout=LOCK_TIMEOUT_S)
+    try:
+        lock.acquire()
+    except NotImplementedError:  # older filelock on a mount without flock: the lock file's existence instead
+        lock = SoftFileLock(name, timeout=LOCK_TIMEOUT_S)
+        lock.acquire()
+    try:
+        yield
+    finally:
+        lock.release()
 
 
 def _load_locked(path: Path) -> dict[str, Any]:
@@ -219,3 +231,5 @@ def reset() -> None:
             path.unlink(missing_ok=True)
     except FileNotFoundError:
         pass  # no folder, so no record either
+    except (OSError, Timeout) as exc:
+        print(f"⚠ could not reset the progress record {path} ({getattr(exc, 'strerror', None) or exc})")
