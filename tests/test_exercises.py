@@ -1,8 +1,10 @@
 """The exercise system: the checker's own behaviour, then every registered exercise of the book.
 
-For every exercise the reference passes, each listed mistake fails with its hint, answers written in
+For every exercise the reference passes, each listed mistake fails with its own hint, answers written in
 other correct ways pass, and further plausible wrong answers (string-based, order-dependent, one-sided,
-input-mutating) fail: a checker that cannot fail is a defect, and so is one that fails a right answer.
+input-mutating, right only for one head, one layer or one row) fail, each under every one of 50 seeds: the
+fixed part of a case set exposes every mistake, and the random part only adds to it. A checker that
+cannot fail is a defect, and so is one that fails a right answer.
 The last section checks that every answer key that mirrors a package function agrees with it.
 """
 from __future__ import annotations
