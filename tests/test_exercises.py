@@ -39,6 +39,16 @@ def _softmax_no_normalise(x):
     return torch.exp(x)
 
 
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """The cases are tiny: on a busy machine torch's thread pool costs far more than it saves (a tiny GPT's
+    backward pass took 90 ms with two threads, 2 ms with one)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture(autouse=True)
 def private_progress(tmp_path, monkeypatch):
     monkeypatch.setenv(progress.PROGRESS_ENV, str(tmp_path / "progress.json"))

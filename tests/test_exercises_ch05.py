@@ -15,7 +15,7 @@ import torch
 
 from gpt2lib.exercises import all_exercises
 from gpt2lib.exercises._core import REGISTRY
-from test_exercises import SEEDS, drawn_once  # noqa: F401 - a fixture: each seed's cases drawn once
+from test_exercises import SEEDS, drawn_once, one_thread  # noqa: F401 - fixtures
 
 all_exercises()  # registers every chapter's exercises
 
