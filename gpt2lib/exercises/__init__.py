@@ -14,7 +14,7 @@ import importlib
 import pkgutil
 from typing import Any
 
-from ._core import CHECKERS, REGISTRY, Case, CheckFailed, Exercise, Mistake, compare, register
+from ._core import CHECKERS, REGISTRY, Case, CheckFailed, Exercise, Mistake, compare, number_key, register
 from .progress import export_progress, import_progress
 from .progress import reset as reset_progress
 
@@ -35,10 +35,9 @@ def _load_all() -> None:
 
 
 def all_exercises() -> list[Exercise]:
-    """Every exercise of the book, in chapter order."""
+    """Every exercise of the book, in the order the chapters number them (7.2 before 7.3)."""
     _load_all()
-    # by chapter, then in the order the chapter module defines them (the order the chapter numbers them)
-    return sorted(REGISTRY.values(), key=lambda e: e.chapter)
+    return sorted(REGISTRY.values(), key=number_key)
 
 
 def show_progress(chapter: int | None = None) -> dict[str, bool]:
@@ -54,7 +53,7 @@ def show_progress(chapter: int | None = None) -> dict[str, bool]:
             current = e.chapter
             print(f"Chapter {current}")
         mark = "✓" if status[e.name] else "·"
-        print(f"  {mark} {e.name:<28} {e.level:<6} ~{e.minutes:>2} min  {e.title}")
+        print(f"  {mark} {e.number or '':<4} {e.name:<26} {e.level:<6} ~{e.minutes:>2} min  {e.title}")
     passed = sum(status.values())
     print(f"{passed} of {len(status)} exercises passed" + (f" in chapter {chapter}" if chapter else ""))
     note = progress.where()

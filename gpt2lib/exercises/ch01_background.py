@@ -50,7 +50,7 @@ def _count_cases(rng: random.Random) -> list[Case]:
 
 
 check_bigram_counts = register(Exercise(
-    "bigram_counts", chapter=1, title="Count the bigrams", level="easy", minutes=5,
+    "bigram_counts", number="1.1", chapter=1, title="Count the bigrams", level="easy", minutes=5,
     reference=_bigram_counts, cases=_count_cases,
     mistakes=[
         Mistake("you counted counts[next, current]: the row is the current token a, the column the token b "
@@ -98,7 +98,7 @@ def _probs_cases(rng: random.Random) -> list[Case]:
 
 
 check_bigram_probs = register(Exercise(
-    "bigram_probs", chapter=1, title="From counts to smoothed probabilities", level="easy", minutes=5,
+    "bigram_probs", number="1.2", chapter=1, title="From counts to smoothed probabilities", level="easy", minutes=5,
     reference=_bigram_probs, cases=_probs_cases,
     mistakes=[
         Mistake("you normalised each column (dim=0); each ROW is a distribution over the next token, so "
@@ -138,7 +138,7 @@ def _nll_cases(rng: random.Random) -> list[Case]:
 
 
 check_mean_nll = register(Exercise(
-    "mean_nll", chapter=1, title="The bigram model's loss", level="medium", minutes=8,
+    "mean_nll", number="1.3", chapter=1, title="The bigram model's loss", level="medium", minutes=8,
     reference=_mean_nll, cases=_nll_cases,
     mistakes=[
         Mistake("you used log2 (bits); the loss is in nats, with the natural log (torch.log)", _nll_bits),
@@ -179,7 +179,7 @@ def _bpb_cases(rng: random.Random) -> list[Case]:
 
 
 check_bits_per_byte = register(Exercise(
-    "bits_per_byte", chapter=1, title="Bits per byte, comparable across tokenizers", level="easy", minutes=5,
+    "bits_per_byte", number="1.4", chapter=1, title="Bits per byte, comparable across tokenizers", level="easy", minutes=5,
     reference=_bits_per_byte, cases=_bpb_cases,
     mistakes=[
         Mistake("you converted the loss per TOKEN to bits; spread the total (mean_nll * n_tokens) over the "

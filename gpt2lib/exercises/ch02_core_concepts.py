@@ -108,7 +108,7 @@ def _shape_cases(rng):
     ]
 
 check_model_shapes = register(Exercise(
-    "model_shapes", chapter=2, title="The shape of every tensor on the way from ids to logits", level="easy", minutes=10,
+    "model_shapes", number="2.1", chapter=2, title="The shape of every tensor on the way from ids to logits", level="easy", minutes=10,
     reference=_model_shapes, cases=_shape_cases, compare=_compare_shapes,
     mistakes=[
         Mistake("the heads stayed after the positions, (B, T, n_head, head_dim); they move in front, "
@@ -123,8 +123,9 @@ check_model_shapes = register(Exercise(
 
 # Registered after 2.1 (its helpers are above): the progress list follows the chapter's numbering.
 check_count_parameters = register(Exercise(
-    "count_parameters", chapter=2, title="The parameter count of a GPT-2 configuration", level="medium", minutes=15,
+    "count_parameters", number="2.2", chapter=2, title="The parameter count of a GPT-2 configuration", level="medium", minutes=15,
     reference=_count_parameters, cases=_count_cases,
+    int_required=True,  # the text asks for an int
     mistakes=[
         Mistake("you counted the output layer as a matrix of its own; GPT-2 ties it to the token embedding "
                 "(the same matrix), so it counts once", _count_untied),
@@ -162,7 +163,7 @@ def _count_scores_cases(rng):
     ]
 
 check_attention_scores = register(Exercise(
-    "attention_scores", chapter=2, title="How many attention scores survive the causal mask", level="easy", minutes=5,
+    "attention_scores", number="2.3", chapter=2, title="How many attention scores survive the causal mask", level="easy", minutes=5,
     reference=_attention_scores, cases=_count_scores_cases,
     mistakes=[
         Mistake("there were no causal mask; token t sees only tokens 0..t, not all T", _scores_full),

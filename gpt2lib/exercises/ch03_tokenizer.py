@@ -72,7 +72,7 @@ def _pair_cases(rng: random.Random) -> list[Case]:
 
 
 check_count_pairs = register(Exercise(
-    "count_pairs", chapter=3, title="Count adjacent pairs", level="easy", minutes=5,
+    "count_pairs", number="3.1", chapter=3, title="Count adjacent pairs", level="easy", minutes=5,
     reference=_count_pairs, cases=_pair_cases, compare=_compare_dicts,
     mistakes=[
         Mistake("you stepped two positions at a time; pairs overlap: in [a, b, c] both (a, b) and (b, c) count",
@@ -88,7 +88,7 @@ check_count_pairs = register(Exercise(
 
 def _merge(ids: list[int], pair: tuple[int, int], new_id: int) -> list[int]:
     # the answer key is the package's own function, so the two cannot drift apart
-    from gpt2lib.tokenizer.training import merge_pair
+    from gpt2lib.tokenizer.merges import merge_pair
 
     return merge_pair(ids, pair, new_id)
 
@@ -143,7 +143,7 @@ def _merge_cases(rng: random.Random) -> list[Case]:
 
 
 check_merge = register(Exercise(
-    "merge", chapter=3, title="Apply one merge", level="easy", minutes=8,
+    "merge", number="3.2", chapter=3, title="Apply one merge", level="easy", minutes=8,
     reference=_merge, cases=_merge_cases, int_required=True,  # ids index tables later: 256.0 will not do
     mistakes=[
         Mistake("you scanned from right to left; from the left, [x, x, x] merging (x, x) gives [new, x]",
@@ -202,7 +202,7 @@ def _learn(text: bytes, n: int) -> dict[tuple[int, int], int]:
     # a few merges learnt the book's way, on the word's own alphabet, so the cases look like real BPE
     from collections import Counter
 
-    from gpt2lib.tokenizer.training import train_merges
+    from gpt2lib.tokenizer.merges import train_merges
 
     learnt = train_merges(Counter(text.split(b" ")), n, progress=False)
     ids: dict[bytes, int] = {bytes([b]): b for b in range(256)}
@@ -230,8 +230,13 @@ def _encode_cases(rng: random.Random) -> list[Case]:
     merges = _learn(corpus, 12)
     picks = rng.sample(words, 4)
     return [
+        # each of these fixed cases makes the order of the merges matter in its own way, whatever the seed
+        # (in this order, so that the first case an answer fails tells its mistake from the others)
+        Case("'abc' where (a, b) was learnt before (b, c)", (b"abc", {(98, 99): 257, (97, 98): 256})),
         Case("'abc' where (b, c) was learnt before (a, b)", (b"abc", handmade)),
+        Case("'abcbc': (b, c) occurs twice but (a, b) was learnt first", (b"abcbc", {(98, 99): 257, (97, 98): 256})),
         Case("'aaaa' with merges aa then aaaa", (b"aaaa", {(256, 256): 257, (97, 97): 256})),
+        Case("'aaa' with the merge aa: from the left", (b"aaa", {(97, 97): 256})),
         *[Case(f"{w!r} with 12 merges learnt on random words (the dict not in rank order)",
                (w.encode(), _shuffled(rng, merges))) for w in picks],
         Case("a word with no known pair", (b"xyz", {(97, 98): 256})),
@@ -241,7 +246,7 @@ def _encode_cases(rng: random.Random) -> list[Case]:
 
 
 check_encode_word = register(Exercise(
-    "encode_word", chapter=3, title="Encode a word with learnt merges", level="medium", minutes=12,
+    "encode_word", number="3.3", chapter=3, title="Encode a word with learnt merges", level="medium", minutes=12,
     reference=_encode_word, cases=_encode_cases, int_required=True,
     mistakes=[
         Mistake("you merged the leftmost learnt pair; apply the merge learnt first (lowest new id) among the "

@@ -50,7 +50,7 @@ def _softmax_cases(rng):
 
 
 check_softmax = register(Exercise(
-    "softmax", chapter=4, title="A numerically stable softmax over the last dimension", level="easy", minutes=5,
+    "softmax", number="4.1", chapter=4, title="A numerically stable softmax over the last dimension", level="easy", minutes=5,
     reference=_softmax, cases=_softmax_cases,
     mistakes=[
         Mistake("you took the softmax over dim=0; each row (the last dimension, dim=-1) must sum to 1",
@@ -130,7 +130,7 @@ def _compare_masked(expected: Tensor, got: Tensor) -> None:
 
 
 check_masked_scores = register(Exercise(
-    "masked_scores", chapter=4, title="Scaled attention scores with the causal mask", level="medium", minutes=10,
+    "masked_scores", number="4.2", chapter=4, title="Scaled attention scores with the causal mask", level="medium", minutes=10,
     reference=_masked_scores, cases=_scores_cases, compare=_compare_masked,
     mistakes=[
         Mistake("you left out the scaling; divide Q K^T by math.sqrt(d_k), the size of the last dimension",
@@ -175,7 +175,7 @@ def _split_cases(rng):
 
 
 check_split_heads = register(Exercise(
-    "split_heads", chapter=4, title="Split (B, T, C) into heads (B, n_head, T, C / n_head)", level="medium", minutes=10,
+    "split_heads", number="4.3", chapter=4, title="Split (B, T, C) into heads (B, n_head, T, C / n_head)", level="medium", minutes=10,
     reference=_split_heads, cases=_split_cases,
     mistakes=[
         Mistake("you reshaped straight to (B, n_head, T, d), which mixes positions and heads; view as "
@@ -235,7 +235,7 @@ def _mha_cases(rng):
 
 
 check_multi_head_attention = register(Exercise(
-    "multi_head_attention", chapter=4, title="MultiHead(X) = Concat(head_1..head_h) W^O, causal", level="hard", minutes=20,
+    "multi_head_attention", number="4.4", chapter=4, title="MultiHead(X) = Concat(head_1..head_h) W^O, causal", level="hard", minutes=20,
     reference=_multi_head_attention, cases=_mha_cases,
     mistakes=[
         Mistake("you left out the scaling by 1/sqrt(d_k), with d_k the size of ONE head (C / n_head)",

@@ -71,7 +71,7 @@ def _ln_cases(rng):
 
 
 check_layer_norm = register(Exercise(
-    "layer_norm", chapter=5, title="LayerNorm from its formula", level="easy", minutes=10,
+    "layer_norm", number="5.1", chapter=5, title="LayerNorm from its formula", level="easy", minutes=10,
     reference=_layer_norm, cases=_ln_cases,
     mistakes=[
         Mistake("your numbers match the unbiased variance (dividing by C - 1, as torch.var does by default): "
@@ -124,7 +124,7 @@ def _gelu_cases(rng):
 
 
 check_gelu = register(Exercise(
-    "gelu", chapter=5, title="GELU, the tanh approximation GPT-2 uses", level="easy", minutes=5,
+    "gelu", number="5.2", chapter=5, title="GELU, the tanh approximation GPT-2 uses", level="easy", minutes=5,
     reference=_gelu, cases=_gelu_cases,
     # the erf form differs from the tanh form by at most ~5e-4: the tolerance must be tighter than that
     compare=lambda expected, got: compare(expected, got, atol=2e-6, rtol=1e-5),
@@ -214,7 +214,7 @@ def _compare_block(expected, got):
 
 
 check_transformer_block = register(Exercise(
-    "transformer_block", chapter=5, title="The pre-LayerNorm residual block", level="medium", minutes=10,
+    "transformer_block", number="5.3", chapter=5, title="The pre-LayerNorm residual block", level="medium", minutes=10,
     reference=_block, cases=_block_cases, compare=_compare_block,
     mistakes=[
         Mistake("your numbers match post-LN (the original Transformer): GPT-2 normalises the *input* of "

@@ -4,20 +4,19 @@ Inputs and targets are the same token windows shifted by one; the loss is the cr
 position's logits against the NEXT token; a step zeroes the gradients, runs forward and backward, clips
 the gradient norm and steps the optimizer, in that order; the learning rate warms up linearly and decays
 along half a cosine. Each checker knows the classic mistakes: no shift or a shift the wrong way,
-probabilities where log-probabilities belong, a sum where the mean belongs, a forgotten ``zero_grad``,
-clipping after the step, a cosine without its one-half. (The model's exercises are in ``ch05_model``.)
+probabilities where log-probabilities belong, a sum where the mean belongs, a loss cut off from the
+graph, a cosine without its one-half. (The model's exercises are in ``ch05_model``; the training step,
+5.6, in ``ch05_training_step``.)
 """
 from __future__ import annotations
 
-import copy
 import math
 
 import torch
 import torch.nn.functional as F
-from torch import Tensor, nn
+from torch import Tensor
 
-from ..model import GPT, GPTConfig
-from ._core import Case, Exercise, Mistake, compare, register
+from ._core import Case, CheckFailed, Exercise, Mistake, compare, register
 
 # --- 5.4 windows into (input, target) pairs ------------------------------------------------------
 
@@ -54,7 +53,7 @@ def _batch_cases(rng):
 
 
 check_make_batch = register(Exercise(
-    "make_batch", chapter=5, title="Input and target windows for next-token prediction", level="easy", minutes=5,
+    "make_batch", number="5.4", chapter=5, title="Input and target windows for next-token prediction", level="easy", minutes=5,
     reference=_make_batch, cases=_batch_cases,
     mistakes=[
         Mistake("your numbers match targets that are not shifted: y[t] is the token after x[t], data[s + 1 : s + 1 + block_size]", _batch_unshifted),
@@ -93,147 +92,31 @@ def _loss_probs(logits, idx):
 
 def _loss_cases(rng):
     def case(name, B, T, V, scale=2.0):
-        return Case(name, (torch.randn(B, T, V) * scale, torch.randint(0, V, (B, T))))
+        # logits that require grad, as the model's do: a loss cut off from them (.item(), torch.tensor(...))
+        # has the right value and no way back to the model
+        logits = (torch.randn(B, T, V) * scale).requires_grad_()
+        return Case(name, (logits, torch.randint(0, V, (B, T))))
     return [case("B=2, T=6, V=11", 2, 6, 11), case("B=4, T=9, V=50", 4, 9, 50),
-            case("confident logits", 1, 5, 7, 10.0)]
+            case("confident logits", 1, 5, 7, 10.0),
+            case(f"B={(b := rng.randint(2, 5))}, T={(t := rng.randint(2, 12))}, V={(v := rng.randint(5, 90))}", b, t, v)]
+
+
+def _compare_loss(expected: Tensor, got: object) -> None:
+    compare(expected, got)
+    if expected.requires_grad and not got.requires_grad:  # compare() made sure it is a 0-d tensor
+        raise CheckFailed("right value, but your loss does not require grad: it is cut off from the logits, so "
+                          "loss.backward() cannot reach the model; compute it with tensor operations on the "
+                          "logits, without .item(), float() or torch.tensor(...) on the way")
 
 
 check_next_token_loss = register(Exercise(
-    "next_token_loss", chapter=5, title="The mean cross-entropy of each position against the next token", level="medium", minutes=10,
-    reference=_next_token_loss, cases=_loss_cases,
+    "next_token_loss", number="5.5", chapter=5, title="The mean cross-entropy of each position against the next token", level="medium", minutes=10,
+    reference=_next_token_loss, cases=_loss_cases, compare=_compare_loss, grad=True,
     mistakes=[
         Mistake("your numbers match a loss with no shift: the logits at position t predict token t + 1, so pair logits[:, :-1] with idx[:, 1:]", _loss_no_shift),
         Mistake("your numbers match a shift the wrong way round: logits[:, :-1] (all but the last position) go with idx[:, 1:] (all but the first token)", _loss_shift_wrong_way),
         Mistake("your numbers match the SUM over the predicted positions: the loss is their mean", _loss_sum),
         Mistake("your numbers match cross-entropy taken on probabilities: use F.cross_entropy on the raw logits (or log_softmax), not softmax", _loss_probs),
-    ],
-))
-
-# --- 5.6 the training step: zero the gradients, forward, backward, clip, step----------------------
-
-
-def _training_step(model: nn.Module, optimizer: torch.optim.Optimizer, batches: list[tuple[Tensor, Tensor]],
-                   max_norm: float) -> list[float]:
-    losses = []
-    for x, y in batches:
-        optimizer.zero_grad(set_to_none=True)
-        _, loss = model(x, y)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), max_norm)
-        optimizer.step()
-        losses.append(loss.item())
-    return losses
-
-
-def _step_no_zero_grad(model, optimizer, batches, max_norm):
-    losses = []
-    for x, y in batches:
-        _, loss = model(x, y)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), max_norm)
-        optimizer.step()
-        losses.append(loss.item())
-    return losses
-
-
-def _step_no_clip(model, optimizer, batches, max_norm):
-    losses = []
-    for x, y in batches:
-        optimizer.zero_grad(set_to_none=True)
-        _, loss = model(x, y)
-        loss.backward()
-        optimizer.step()
-        losses.append(loss.item())
-    return losses
-
-
-def _step_clip_after_step(model, optimizer, batches, max_norm):
-    losses = []
-    for x, y in batches:
-        optimizer.zero_grad(set_to_none=True)
-        _, loss = model(x, y)
-        loss.backward()
-        optimizer.step()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), max_norm)
-        losses.append(loss.item())
-    return losses
-
-
-def _step_zero_before_step(model, optimizer, batches, max_norm):
-    losses = []
-    for x, y in batches:
-        _, loss = model(x, y)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), max_norm)
-        optimizer.zero_grad(set_to_none=True)
-        optimizer.step()
-        losses.append(loss.item())
-    return losses
-
-
-def _step_clip_each_tensor(model, optimizer, batches, max_norm):
-    losses = []
-    for x, y in batches:
-        optimizer.zero_grad(set_to_none=True)
-        _, loss = model(x, y)
-        loss.backward()
-        for p in model.parameters():  # one norm per tensor instead of one for all of them
-            torch.nn.utils.clip_grad_norm_([p], max_norm)
-        optimizer.step()
-        losses.append(loss.item())
-    return losses
-
-
-class _GradKeepingGPT(GPT):
-    """A GPT whose copies keep their ``.grad`` (``copy.deepcopy`` of a Parameter drops it), so that a case
-    can hand the reader a model with gradients left over from an earlier backward pass."""
-
-    def __deepcopy__(self, memo: dict) -> "_GradKeepingGPT":
-        new = self.__class__.__new__(self.__class__)
-        memo[id(self)] = new
-        new.__dict__.update({k: copy.deepcopy(v, memo) for k, v in self.__dict__.items()})
-        for old_p, new_p in zip(self.parameters(), new.parameters()):
-            if old_p.grad is not None:
-                new_p.grad = old_p.grad.clone()
-        return new
-
-
-def _step_cases(rng):
-    def case(name, make_opt, max_norm, stale):
-        torch.manual_seed(rng.randrange(2**31))
-        V, T = rng.choice([17, 23, 31]), rng.randint(5, 8)
-        model = _GradKeepingGPT(GPTConfig(vocab_size=V, block_size=8, n_layer=1, n_head=2, n_embd=16))
-        batches = []
-        for _ in range(rng.randint(3, 4)):
-            x = torch.randint(0, V, (2, T))
-            batches.append((x, torch.roll(x, -1, dims=1)))
-        if stale:  # gradients left over from an earlier backward pass on another batch
-            x = torch.randint(0, V, (2, T))
-            model(x, torch.roll(x, -1, dims=1))[1].backward()
-        return Case(name, (model, make_opt(model), batches, max_norm))
-
-    return [
-        case("SGD, lr 0.5, clip at 0.3", lambda m: torch.optim.SGD(m.parameters(), lr=0.5), 0.3, stale=False),
-        case("SGD with momentum, clip at 5.0, stale gradients",
-             lambda m: torch.optim.SGD(m.parameters(), lr=0.3, momentum=0.9), 5.0, stale=True),
-        case(f"AdamW, lr 1e-2, clip at {0.05:g}", lambda m: torch.optim.AdamW(m.parameters(), lr=1e-2), 0.05, stale=False),
-    ]
-
-
-check_training_step = register(Exercise(
-    "training_step", chapter=5, title="The training step: zero_grad, forward, backward, clip, step",
-    level="medium", minutes=10, reference=_training_step, cases=_step_cases,
-    mistakes=[
-        Mistake("your numbers match a step without optimizer.zero_grad(): backward() ADDS to .grad, so "
-                "gradients of earlier batches leak into this step", _step_no_zero_grad),
-        Mistake("your numbers match a step without gradient clipping: clip_grad_norm_(model.parameters(), "
-                "max_norm) between backward() and step()", _step_no_clip),
-        Mistake("your numbers match clipping after optimizer.step(): by then the step is taken; clip before it",
-                _step_clip_after_step),
-        Mistake("your numbers match zeroing the gradients between backward() and step(): the step then has "
-                "no gradient to follow; zero them before the forward pass", _step_zero_before_step),
-        Mistake("your numbers match clipping each tensor on its own: clip_grad_norm_ takes all parameters at "
-                "once and scales them by one factor", _step_clip_each_tensor),
     ],
 ))
 
@@ -298,7 +181,7 @@ def _lr_reference(step, *, lr, warmup_steps, max_steps, min_lr):
 
 
 check_lr_at = register(Exercise(
-    "lr_at", chapter=5, title="Linear warm-up, then cosine decay to min_lr", level="medium", minutes=10,
+    "lr_at", number="5.7", chapter=5, title="Linear warm-up, then cosine decay to min_lr", level="medium", minutes=10,
     reference=_lr_reference, cases=_lr_cases,
     # learning rates are ~1e-4: the default absolute tolerance (1e-5) would be far too loose
     compare=lambda expected, got: compare(expected, got, atol=1e-12, rtol=1e-6),

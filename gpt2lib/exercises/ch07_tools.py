@@ -76,7 +76,7 @@ def _first_difference_cases(rng: random.Random) -> list[Case]:
 
 
 check_first_difference = register(Exercise(
-    "first_difference", chapter=7, title="Where two tokenizers' ids first differ", level="easy", minutes=5,
+    "first_difference", number="7.1", chapter=7, title="Where two tokenizers' ids first differ", level="easy", minutes=5,
     reference=_first_difference, cases=_first_difference_cases, int_required=True,
     mistakes=[
         Mistake("a list that is a prefix of the other counted as equal; they differ at the end of the shorter one",
@@ -86,7 +86,7 @@ check_first_difference = register(Exercise(
     ],
 ))
 
-# --- 7.2 the header of a safetensors file ---------------------------------------------------------
+# --- 7.3 the header of a safetensors file (registered before 7.2, whose helpers are longer) ---------------
 
 
 def _read_header(data: bytes) -> dict[str, tuple[str, tuple[int, ...]]]:
@@ -120,12 +120,12 @@ def _read_header_offsets(data):
             if name != "__metadata__"}
 
 
-def _safetensors_bytes(rng: random.Random, metadata: dict[str, str] | None) -> bytes:
+def _safetensors_bytes(rng: random.Random, metadata: dict[str, str] | None, n: int | None = None) -> bytes:
     from safetensors.torch import save
 
     dtypes = [torch.float32, torch.float16, torch.bfloat16, torch.int64]
     tensors = {}
-    for i in range(rng.randint(2, 5)):
+    for i in range(rng.randint(2, 5) if n is None else n):
         shape = tuple(rng.randint(1, 6) for _ in range(rng.randint(1, 3)))
         tensors[f"layer{i}.weight"] = torch.randn(shape).to(rng.choice(dtypes))
     tensors["scalar"] = torch.tensor(3.0)
@@ -136,11 +136,13 @@ def _header_cases(rng: random.Random) -> list[Case]:
     return [
         Case("tensors with metadata {'format': 'pt'}", (_safetensors_bytes(rng, {"format": "pt"}),)),
         Case("tensors without metadata", (_safetensors_bytes(rng, None),)),
+        # a header of more than 255 bytes: a length read from its first byte alone comes out wrong
+        Case("twelve tensors (a header of more than 255 bytes)", (_safetensors_bytes(rng, {"format": "pt"}, 12),)),
     ]
 
 
 check_read_safetensors_header = register(Exercise(
-    "read_safetensors_header", chapter=7, title="Read a safetensors header by hand", level="medium", minutes=10,
+    "read_safetensors_header", number="7.3", chapter=7, title="Read a safetensors header by hand", level="medium", minutes=10,
     reference=_read_header, cases=_header_cases,
     mistakes=[
         Mistake("you kept '__metadata__', which is not a tensor", _read_header_keeps_metadata),
@@ -151,7 +153,7 @@ check_read_safetensors_header = register(Exercise(
     ],
 ))
 
-# --- 7.3 Hugging Face's GPT-2 state dict in the book's names --------------------------------------
+# --- 7.2 Hugging Face's GPT-2 state dict in the book's names --------------------------------------
 
 _CONV1D = ("attn.c_attn", "attn.c_proj", "mlp.c_fc", "mlp.c_proj")
 _RENAME = {"attn.c_attn": "attn.w_qkv", "attn.c_proj": "attn.w_o", "mlp.c_fc": "mlp.fc", "mlp.c_proj": "mlp.proj",
@@ -249,7 +251,7 @@ def _convert_cases(rng: random.Random) -> list[Case]:
 
 
 check_convert_hf_state_dict = register(Exercise(
-    "convert_hf_state_dict", chapter=7, title="Hugging Face's GPT-2 weights under the book's names",
+    "convert_hf_state_dict", number="7.2", chapter=7, title="Hugging Face's GPT-2 weights under the book's names",
     level="hard", minutes=20, reference=_convert_hf_state_dict, cases=_convert_cases, compare=_compare_state_dicts,
     mistakes=[
         Mistake("you left the Conv1D weights as they were; Hugging Face stores them as (in, out) and nn.Linear "

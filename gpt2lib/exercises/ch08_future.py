@@ -24,7 +24,7 @@ def _flops_cases(rng: random.Random) -> list[Case]:
 
 
 check_training_flops_6nd = register(Exercise(
-    "training_flops_6nd", chapter=8, title="Training FLOPs: 6 N D", level="easy", minutes=5,
+    "training_flops_6nd", number="8.1", chapter=8, title="Training FLOPs: 6 N D", level="easy", minutes=5,
     reference=_train_flops, cases=_flops_cases,
     mistakes=[Mistake("you counted the forward pass only (2 FLOPs per parameter per token); the backward "
                       "pass costs twice the forward", lambda n, d: 2.0 * n * d),
@@ -46,8 +46,9 @@ def _memory_cases(rng: random.Random) -> list[Case]:
 
 
 check_adam_memory_bytes = register(Exercise(
-    "adam_memory_bytes", chapter=8, title="Bytes to train N parameters with Adam (fp32)", level="easy",
+    "adam_memory_bytes", number="8.2", chapter=8, title="Bytes to train N parameters with Adam (fp32)", level="easy",
     minutes=5, reference=_adam_bytes, cases=_memory_cases,
+    int_required=True,  # the text asks for an int
     mistakes=[Mistake("you counted the weights only; training also holds a gradient and Adam's two moments "
                       "per parameter", lambda n: 4 * n),
               Mistake("you left out the gradient (4 bytes per parameter)", lambda n: 12 * n),
@@ -69,7 +70,7 @@ def _hours_cases(rng: random.Random) -> list[Case]:
 
 
 check_gpu_hours = register(Exercise(
-    "gpu_hours", chapter=8, title="GPU-hours from 6 N D, peak FLOP/s and MFU", level="medium", minutes=8,
+    "gpu_hours", number="8.3", chapter=8, title="GPU-hours from 6 N D, peak FLOP/s and MFU", level="medium", minutes=8,
     reference=_gpu_hours, cases=_hours_cases,
     mistakes=[Mistake("the GPU ran at its peak; it never does: divide by peak_flops * mfu",
                       lambda n, d, peak, mfu: 6.0 * n * d / peak / 3600.0),
@@ -116,7 +117,7 @@ def _fit_log_a(n_params: torch.Tensor, losses: torch.Tensor) -> tuple[float, flo
 
 
 check_fit_power_law = register(Exercise(
-    "fit_power_law", chapter=8, title="Fit a scaling law L = a * N^(-b)", level="medium", minutes=12,
+    "fit_power_law", number="8.4", chapter=8, title="Fit a scaling law L = a * N^(-b)", level="medium", minutes=12,
     reference=_fit_power_law, cases=_law_cases,
     mistakes=[Mistake("you fitted L against N directly; a power law is a straight line in log-log space, "
                       "so fit log L against log N", _fit_linear_space),

@@ -57,7 +57,7 @@ def _bytes_per_token_cases(rng: random.Random) -> list[Case]:
 
 
 check_bytes_per_token = register(Exercise(
-    "bytes_per_token", chapter=9, title="How many bytes of text one token covers", level="easy", minutes=5,
+    "bytes_per_token", number="9.1", chapter=9, title="How many bytes of text one token covers", level="easy", minutes=5,
     reference=_bytes_per_token, cases=_bytes_per_token_cases,
     mistakes=[
         Mistake("you counted characters; count UTF-8 bytes (text.encode('utf-8')): a Chinese character is 3 "
@@ -157,7 +157,7 @@ def _webtext_cases(rng: random.Random) -> list[Case]:
 
 
 check_webtext_links = register(Exercise(
-    "webtext_links", chapter=9, title="WebText's link filter, in miniature", level="medium", minutes=10,
+    "webtext_links", number="9.2", chapter=9, title="WebText's link filter, in miniature", level="medium", minutes=10,
     reference=_webtext_links, cases=_webtext_cases,
     mistakes=[
         Mistake("you kept posts with more than 3 karma; WebText kept those with at least 3", _links_karma_above),
@@ -182,7 +182,7 @@ check_webtext_links = register(Exercise(
 
 def _inference_bytes(n_params: int, n_layer: int, n_embd: int, context: int, batch: int, bytes_per_value: int) -> int:
     # weights plus a key and a value per layer, position and sequence: the package's own function
-    return inference_memory_bytes(n_params, n_layer=n_layer, n_embd=n_embd, seq_len=context, batch=batch,
+    return inference_memory_bytes(n_params, n_layer=n_layer, n_embd=n_embd, seq_len=context, batch_size=batch,
                                   bytes_per_value=bytes_per_value)
 
 
@@ -212,8 +212,9 @@ def _inference_cases(rng: random.Random) -> list[Case]:
 
 
 check_inference_bytes = register(Exercise(
-    "inference_bytes", chapter=9, title="Memory for inference: weights plus the KV cache", level="medium", minutes=10,
+    "inference_bytes", number="9.3", chapter=9, title="Memory for inference: weights plus the KV cache", level="medium", minutes=10,
     reference=_inference_bytes, cases=_inference_cases,
+    int_required=True,  # the text asks for an int
     mistakes=[
         Mistake("the cache held keys only; it holds keys and values, two tensors per layer", _inference_no_values),
         Mistake("you counted one layer's cache; every layer keeps its own keys and values", _inference_one_layer),

@@ -5,18 +5,30 @@ Where it lives, in order: wherever ``GPT2LIB_PROGRESS`` points; on Colab with Go
 otherwise ``progress.json`` in gpt2lib's cache folder (``gpt2lib.runtime.cache_dir()``). A Colab
 runtime's own disk is erased when the runtime ends, and each chapter opens in a runtime of its own, so there
 :func:`where` says so and :func:`export_progress` / :func:`import_progress` carry the record across.
+
+The record is the reader's work, so it is never silently lost: every change is a read-modify-write under
+a file lock (``filelock``; several kernels may check exercises at once), the file is replaced whole
+(:mod:`gpt2lib.atomic`), a record that cannot be read (a half-synced Drive file) is moved aside under a
+name the reader is told, and a place that cannot be written is reported in one line; none of these stops
+the checker.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import time
 from pathlib import Path
+from typing import Any, Callable, Iterator
+
+from filelock import FileLock, SoftFileLock, Timeout
 
 from ..atomic import write_text_atomic
 
 PROGRESS_ENV = "GPT2LIB_PROGRESS"
 DRIVE = Path("/content/drive/MyDrive")  # where Colab mounts Google Drive
+LOCK_TIMEOUT_S = 20.0  # a writer holds the lock for milliseconds; longer means a stuck process
+_reported: set[str] = set()  # each problem is reported once per session, not after every check
 
 
 def _on_colab() -> bool:
@@ -49,6 +61,130 @@ def where() -> str:
     return f"Your record is kept in {shown}."
 
 
+def _report(key: str, line: str) -> None:
+    if key not in _reported:
+        _reported.add(key)
+        print(line)
+
+
+class _Damaged(Exception):
+    """The record exists but is not one (cut short, not JSON, not a dict)."""
+
+
+def _read(path: Path) -> dict[str, Any]:
+    """The record at ``path``: {} when there is none; :class:`_Damaged` when there is one that cannot be read."""
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except FileNotFoundError:
+        return {}
+    except UnicodeDecodeError as exc:
+        raise _Damaged(f"not UTF-8 text: {exc.reason}") from None
+    if not text.strip():
+        return {}  # an empty file (created, never written) holds nothing to lose
+    try:
+        data = json.loads(text)
+    except ValueError as exc:
+        raise _Damaged(f"not valid JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise _Damaged(f"a JSON {type(data).__name__}, not a record")
+    return data
+
+
+def _set_aside(path: Path, why: str) -> Path:
+    """Rename a damaged record to a free name beside it and tell the reader; return the new name."""
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    aside = path.with_name(f"{path.stem}.damaged-{stamp}{path.suffix}")
+    n = 1
+    while aside.exists():
+        n += 1
+        aside = path.with_name(f"{path.stem}.damaged-{stamp}-{n}{path.suffix}")
+    os.replace(path, aside)
+    print(f"⚠ your progress record {path} could not be read ({why}); it is kept as {aside}, and a new record "
+          f"starts. Your earlier passes are in that file: once it is whole again, import_progress('{aside}') "
+          "merges it back.")
+    return aside
+
+
+@contextlib.contextmanager
+def _lock(path: Path) -> Iterator[None]:
+    """Hold the record's lock, a file beside it, so that every kernel writing this record meets it."""
+    name = str(path.with_name(path.name + ".lock"))
+    lock: FileLock | SoftFileLock = FileLock(name, timeout=LOCK_TIMEOUT_S)
+    try:
+        lock.acquire()
+    except NotImplementedError:  # older filelock on a mount without flock: the lock file's existence instead
+        lock = SoftFileLock(name, timeout=LOCK_TIMEOUT_S)
+        lock.acquire()
+    try:
+        yield
+    finally:
+        lock.release()
+
+
+def _load_locked(path: Path) -> dict[str, Any]:
+    try:
+        return _read(path)
+    except _Damaged as exc:
+        _set_aside(path, str(exc))
+        return {}
+
+
+def _update(change: Callable[[dict[str, Any]], None]) -> bool:
+    """Apply ``change`` to the record under its lock and write it back whole; False (after one line saying
+    why) when the record's place cannot be locked or written."""
+    path = progress_file()
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with _lock(path):
+            data = _load_locked(path)
+            change(data)
+            write_text_atomic(path, json.dumps(data, indent=1, sort_keys=True))
+        return True
+    except Timeout:
+        _report(f"busy:{path}", f"⚠ progress not recorded: another process has held {path}.lock for over "
+                f"{LOCK_TIMEOUT_S:g} s (a stuck kernel? restart it, or delete that file if none is running).")
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        _report(f"unwritable:{path}", f"⚠ progress not recorded: cannot write {path} ({reason}); set the "
+                f"{PROGRESS_ENV} environment variable to a file in a folder you can write to.")
+    return False
+
+
+def load() -> dict[str, dict]:
+    """Exercise name -> {"passed", "attempts", "last"}; an empty dict when there is no usable record.
+
+    A damaged record is moved aside (and the reader told where), never read as empty and later written over."""
+    path = progress_file()
+    try:
+        return _read(path)
+    except _Damaged:
+        pass
+    except OSError as exc:
+        _report(f"unreadable:{path}", f"⚠ cannot read your progress record {path} ({exc.strerror or exc}).")
+        return {}
+    try:
+        with _lock(path):
+            return _load_locked(path)  # read again under the lock: a writer may have just replaced it
+    except (OSError, Timeout):
+        _report(f"damaged:{path}", f"⚠ your progress record {path} could not be read; it is left as it is.")
+        return {}
+
+
+def record(name: str, passed: bool) -> None:
+    """Remember the latest attempt; a pass is never forgotten by a later failed attempt."""
+    def change(data: dict[str, Any]) -> None:
+        entry = data.get(name)
+        if not isinstance(entry, dict):  # absent, or a record edited by hand into something else
+            entry = {"passed": False, "attempts": 0}
+        attempts = entry.get("attempts", 0)
+        entry["attempts"] = (attempts if isinstance(attempts, int) and not isinstance(attempts, bool) else 0) + 1
+        entry["passed"] = bool(entry.get("passed")) or passed
+        entry["last"] = time.strftime("%Y-%m-%d %H:%M:%S")
+        data[name] = entry
+
+    _update(change)
+
+
 def export_progress(path: str | os.PathLike = "gpt2lib-progress.json") -> Path:
     """Write the record to ``path`` (for another machine or runtime: :func:`import_progress` reads it)."""
     out = Path(path)
@@ -72,52 +208,28 @@ def import_progress(path: str | os.PathLike) -> int:
         raise ValueError(f"{path} is not a progress record written by export_progress(): {exc}") from None
     if not isinstance(data, dict) or not all(isinstance(v, dict) for v in data.values()):
         raise ValueError(f"{path} is not a progress record written by export_progress()")
-    mine = load()
-    for name, theirs in data.items():
-        ours = mine.get(name) if isinstance(mine.get(name), dict) else {}
-        attempts = [a for a in (ours.get("attempts"), theirs.get("attempts"))
-                    if isinstance(a, int) and not isinstance(a, bool)]
-        mine[name] = {"passed": bool(ours.get("passed")) or bool(theirs.get("passed")),
-                      "attempts": max(attempts, default=0),
-                      "last": max(str(ours.get("last", "")), str(theirs.get("last", "")))}
-    write_text_atomic(progress_file(), json.dumps(mine, indent=1, sort_keys=True))
+
+    def merge(mine: dict[str, Any]) -> None:
+        for name, theirs in data.items():
+            ours = mine.get(name) if isinstance(mine.get(name), dict) else {}
+            attempts = [a for a in (ours.get("attempts"), theirs.get("attempts"))
+                        if isinstance(a, int) and not isinstance(a, bool)]
+            mine[name] = {"passed": bool(ours.get("passed")) or bool(theirs.get("passed")),
+                          "attempts": max(attempts, default=0),
+                          "last": max(str(ours.get("last", "")), str(theirs.get("last", "")))}
+
+    if not _update(merge):
+        raise OSError(f"could not write the progress record {progress_file()}")
     return len(data)
-
-
-def load() -> dict[str, dict]:
-    """Exercise name -> {"passed", "attempts", "last"}; an empty dict when there is no usable record."""
-    path = progress_file()
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        return {}
-    except (OSError, ValueError):
-        # A damaged record must not stop a reader from checking exercises; start afresh.
-        return {}
-    return data if isinstance(data, dict) else {}
-
-
-def record(name: str, passed: bool) -> None:
-    """Remember the latest attempt; a pass is never forgotten by a later failed attempt."""
-    data = load()
-    entry = data.get(name)
-    if not isinstance(entry, dict):  # absent, or a record edited by hand into something else
-        entry = {"passed": False, "attempts": 0}
-    attempts = entry.get("attempts", 0)
-    entry["attempts"] = (attempts if isinstance(attempts, int) and not isinstance(attempts, bool) else 0) + 1
-    entry["passed"] = bool(entry.get("passed")) or passed
-    entry["last"] = time.strftime("%Y-%m-%d %H:%M:%S")
-    data[name] = entry
-    path = progress_file()
-    try:
-        write_text_atomic(path, json.dumps(data, indent=1, sort_keys=True))
-    except OSError:
-        pass  # a read-only home must not break the exercise itself
 
 
 def reset() -> None:
     """Forget every recorded attempt."""
+    path = progress_file()
     try:
-        progress_file().unlink()
+        with _lock(path):
+            path.unlink(missing_ok=True)
     except FileNotFoundError:
-        pass
+        pass  # no folder, so no record either
+    except (OSError, Timeout) as exc:
+        print(f"⚠ could not reset the progress record {path} ({getattr(exc, 'strerror', None) or exc})")
