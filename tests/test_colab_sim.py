@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from conftest import ROOT, venv_dir
 
 sys.path.insert(0, str(ROOT / "tools"))
@@ -96,3 +98,34 @@ def test_the_prose_reader_finds_every_markdown_output(tmp_path):
     assert _prose(path) == {2: ["What the scores show, for the book's small model: ..."],
                             4: ["- It **can** continue text\n- It **cannot** rank",
                                 "What the scores show, for the book's small model: ..."]}
+
+
+def test_colabs_committed_list_gives_every_package_the_runtime_installs():
+    sys.path.insert(0, str(ROOT / "tools"))
+    import colab_runtime
+
+    pins, python = colab_runtime.read_pins()
+    assert python.startswith("3.13")
+    # torch comes as a URL to PyTorch's own +cpu wheel: its release is read from the file name
+    assert pins["torch"] == "2.11.0" and pins["transformers"] == "5.15.0" and pins["numpy"] == "2.1.3"
+    assert all(colab_runtime._key(name) in pins for name in colab_runtime.WANTED)
+    path, version = colab_runtime.find_python(python)
+    assert version >= (3, 10) and Path(path).exists()
+
+
+def test_refreshing_colabs_list_offline_says_so_and_keeps_the_file(monkeypatch):
+    sys.path.insert(0, str(ROOT / "tools"))
+    import urllib.error
+    import urllib.request
+
+    import colab_runtime
+
+    before = colab_runtime.FREEZE.read_bytes()
+
+    def offline(*args, **kwargs):
+        raise urllib.error.URLError("Name or service not known")
+
+    monkeypatch.setattr(urllib.request, "urlopen", offline)
+    with pytest.raises(SystemExit, match="needs github.com"):
+        colab_runtime.refresh()
+    assert colab_runtime.FREEZE.read_bytes() == before

@@ -128,7 +128,11 @@ def refresh() -> None:
         with urllib.request.urlopen(url, timeout=60) as response:
             return response.read().decode("utf-8")
 
-    commit = json.loads(get(COMMITS))[0]
+    try:
+        commit = json.loads(get(COMMITS))[0]
+    except (OSError, ValueError, IndexError, KeyError) as exc:
+        raise SystemExit(f"[colab] cannot read Colab's list from GitHub ({exc}); this needs github.com and "
+                         f"raw.githubusercontent.com: run it online. {FREEZE.relative_to(ROOT)} is unchanged") from None
     sha, date, subject = commit["sha"], commit["commit"]["committer"]["date"][:10], commit["commit"]["message"]
     python = re.search(r"^Python (\S+)", get(f"{SOURCE}/os-info.txt"), re.M)
     if python is None:
