@@ -17,9 +17,10 @@ from typing import Any
 from ._core import CHECKERS, REGISTRY, Case, CheckFailed, Exercise, Mistake, compare, number_key, register
 from .progress import export_progress, import_progress
 from .progress import reset as reset_progress
+from .yours import my_gpt2lib, use
 
 __all__ = ["Case", "CheckFailed", "Exercise", "Mistake", "compare", "register", "all_exercises",
-           "show_progress", "reset_progress", "export_progress", "import_progress"]
+           "show_progress", "reset_progress", "export_progress", "import_progress", "use", "my_gpt2lib"]
 
 _loaded = False
 

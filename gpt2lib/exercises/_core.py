@@ -22,7 +22,7 @@ from typing import Any, Callable, Iterable, Iterator
 
 import torch
 
-from . import progress
+from . import progress, yours
 from ._compare import CheckFailed, _text, compare, describe_exception, unchanged
 
 __all__ = ["LEVELS", "Case", "Mistake", "Exercise", "REGISTRY", "CHECKERS", "register", "number_key",
@@ -82,6 +82,7 @@ class Exercise:
         number: str | None = None,
         grad: bool = False,
         outcome: Callable[[tuple, Any], Any] | None = None,
+        adapt: Callable[[Any], Callable[..., Any]] | None = None,
     ) -> None:
         if level not in LEVELS:
             raise ValueError(f"level must be one of {LEVELS}, got {level!r}")
@@ -96,8 +97,11 @@ class Exercise:
         # value; the training step's is its losses AND the model it trained (its last step shows only there)
         self.outcome = outcome
         self.level, self.minutes = level, minutes
-        self.reference, self._cases = reference, cases
-        self.mistakes = list(mistakes)
+        # a class exercise: ``adapt(cls)`` is the function the cases call (build it, load weights, run it);
+        # the reference and the mistakes are given as classes too and adapted the same way
+        self.adapt = adapt
+        self.reference, self._cases = (adapt(reference) if adapt else reference), cases
+        self.mistakes = [Mistake(m.hint, adapt(m.fn)) for m in mistakes] if adapt else list(mistakes)
         self.int_required = int_required
         self._custom_compare = compare
         self._compare = compare if compare is not None else self._default_compare
@@ -185,10 +189,10 @@ class Exercise:
             return self._finish(False, record)
         seed = random.randrange(2**31) if seed is None else seed
         with self._autograd():
-            verdict = self._run(fn, seed)
+            verdict = self._run(self.adapt(fn) if self.adapt else fn, seed)
         if verdict is None:  # the untouched placeholder: not an attempt, nothing is recorded
             return False
-        return self._finish(verdict, record)
+        return self._finish(verdict, record, fn)
 
     def _run(self, fn: Callable[..., Any], seed: int) -> bool | None:
         """Print the verdict; True or False, or None for an untouched placeholder."""
@@ -250,10 +254,12 @@ class Exercise:
         print(f"✓ {label}: passed all {len(cases)} cases.")
         return True
 
-    def _finish(self, passed: bool, record: bool) -> bool:
+    def _finish(self, passed: bool, record: bool, answer: Any = None) -> bool:
         if record:
+            # what passed is yours: later cells and chapters use it (gpt2lib.exercises.yours)
+            code = yours.keep(self.name, answer) if passed and answer is not None else None
             try:
-                progress.record(self.name, passed)
+                progress.record(self.name, passed, code=code)
             except Exception as exc:  # noqa: BLE001 - the record is a convenience; the verdict stands
                 print(f"⚠ progress not recorded: {describe_exception(exc)}")
         return passed

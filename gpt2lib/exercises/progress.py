@@ -28,7 +28,9 @@ from ..atomic import write_text_atomic
 PROGRESS_ENV = "GPT2LIB_PROGRESS"
 DRIVE = Path("/content/drive/MyDrive")  # where Colab mounts Google Drive
 LOCK_TIMEOUT_S = 20.0  # a writer holds the lock for milliseconds; longer means a stuck process
-_reported: set[str] = set()  # each problem is reported once per session, not after every check
+_reported: set[str] = set()
+# called with the record after every write, under its lock (gpt2lib.exercises.yours adds the module writer)
+after_write: list[Callable[[dict[str, Any]], None]] = []  # each problem is reported once per session, not after every check
 
 
 def _on_colab() -> bool:
@@ -139,6 +141,8 @@ def _update(change: Callable[[dict[str, Any]], None]) -> bool:
             data = _load_locked(path)
             change(data)
             write_text_atomic(path, json.dumps(data, indent=1, sort_keys=True))
+            for hook in after_write:  # yours.write_module: my_gpt2lib.py, from the record, under the same lock
+                hook(data)
         return True
     except Timeout:
         _report(f"busy:{path}", f"⚠ progress not recorded: another process has held {path}.lock for over "
@@ -170,8 +174,9 @@ def load() -> dict[str, dict]:
         return {}
 
 
-def record(name: str, passed: bool) -> None:
-    """Remember the latest attempt; a pass is never forgotten by a later failed attempt."""
+def record(name: str, passed: bool, code: dict[str, Any] | None = None) -> None:
+    """Remember the latest attempt; a pass is never forgotten by a later failed attempt. ``code`` (the
+    source that passed, from :func:`gpt2lib.exercises.yours.capture`) replaces what was kept before."""
     def change(data: dict[str, Any]) -> None:
         entry = data.get(name)
         if not isinstance(entry, dict):  # absent, or a record edited by hand into something else
@@ -180,6 +185,8 @@ def record(name: str, passed: bool) -> None:
         entry["attempts"] = (attempts if isinstance(attempts, int) and not isinstance(attempts, bool) else 0) + 1
         entry["passed"] = bool(entry.get("passed")) or passed
         entry["last"] = time.strftime("%Y-%m-%d %H:%M:%S")
+        if code is not None:
+            entry["code"] = code
         data[name] = entry
 
     _update(change)
@@ -214,9 +221,14 @@ def import_progress(path: str | os.PathLike) -> int:
             ours = mine.get(name) if isinstance(mine.get(name), dict) else {}
             attempts = [a for a in (ours.get("attempts"), theirs.get("attempts"))
                         if isinstance(a, int) and not isinstance(a, bool)]
-            mine[name] = {"passed": bool(ours.get("passed")) or bool(theirs.get("passed")),
-                          "attempts": max(attempts, default=0),
-                          "last": max(str(ours.get("last", "")), str(theirs.get("last", "")))}
+            merged = {"passed": bool(ours.get("passed")) or bool(theirs.get("passed")),
+                      "attempts": max(attempts, default=0),
+                      "last": max(str(ours.get("last", "")), str(theirs.get("last", "")))}
+            # the code that passed: the more recently saved of the two
+            codes = [c for c in (ours.get("code"), theirs.get("code")) if isinstance(c, dict)]
+            if codes:
+                merged["code"] = max(codes, key=lambda c: str(c.get("saved", "")))
+            mine[name] = merged
 
     if not _update(merge):
         raise OSError(f"could not write the progress record {progress_file()}")
