@@ -15,7 +15,7 @@ endif
 PYTEST_ARGS ?= tests
 ENV := source tools/env.sh &&
 
-.PHONY: setup setup-book setup-colab colab-packages lock book test test-lib test-chapters test-portable test-browser test-colab lab serve clean book-model
+.PHONY: setup setup-book setup-colab colab-packages lock book test test-lib test-chapters test-portable test-reader test-browser test-colab lab serve clean book-model
 
 # The Python environment: torch, gpt2lib and the extras in pyproject.toml.
 setup:
@@ -52,6 +52,11 @@ test-portable: setup
 	@ATEN_CPU_CAPABILITY=default NBVAL_ONLY=1 bash tools/run_tests.sh
 	@ATEN_CPU_CAPABILITY=avx2 NBVAL_ONLY=1 bash tools/run_tests.sh
 	@$(ENV) ATEN_CPU_CAPABILITY=default "$$PY" -m pytest tests/test_book.py -k rebuild -p no:cacheprovider -q
+# The reader's path: the chapters that run the reader's code, with every exercise solved by its solution in the
+# learner's cell (tools/reader_path.py), under nbval: the checked outputs must not change. It executes those
+# chapters a second time, so it is not part of `make test` (the workflow runs it as a job of its own).
+test-reader: setup
+	@READER_PATH=1 bash tools/run_tests.sh
 # The built pages in Chromium (the book is built first if it is not).
 test-browser: setup-book
 	@test -f $(BUILD)/html/index.html || bash tools/build_book.sh

@@ -66,7 +66,16 @@ def _exercise_cells(nb: dict) -> list[tuple[int, str, str]]:
 
 
 def _defined_functions(tree: ast.Module) -> list[str]:
-    return [node.name for node in tree.body if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))]
+    """The functions and classes a cell defines at its top level."""
+    return [node.name for node in tree.body if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))]
+
+
+def _solution_names(learner: str) -> set[str]:
+    """``my_x`` -> ``x_solution`` (or ``my_x_solution``); a class ``MyX`` -> ``XSolution``."""
+    if learner.startswith("My") and learner[2:3].isupper():
+        return {f"{learner[2:]}Solution"}
+    base = learner[3:] if learner.startswith("my_") else learner
+    return {f"{learner}_solution", f"{base}_solution"}
 
 
 # ------------------------------------------------------------------------------ solution naming
@@ -83,17 +92,17 @@ def test_solution_cells_define_name_solution_and_never_the_learners_name(path):
         text = _source(cells[solution])
         tree = _python(text)
         defined = _defined_functions(tree) if tree else []
-        base = learner[3:] if learner.startswith("my_") else learner
-        wanted = {f"{learner}_solution", f"{base}_solution"}
+        wanted = _solution_names(learner)
+        expected = sorted(wanted)[-1]
         if learner in defined:
-            problems.append(f"cell {solution}: the solution redefines the learner's `{learner}` (call it {base}_solution)")
+            problems.append(f"cell {solution}: the solution redefines the learner's `{learner}` (call it {expected})")
         named = wanted & set(defined)
         if not named:
-            problems.append(f"cell {solution}: the solution defines {defined}, expected `{base}_solution`")
+            problems.append(f"cell {solution}: the solution defines {defined}, expected `{expected}`")
             continue
         calls = CHECK_CALL.findall(text)
         if not any(c == checker and fn in named for c, fn in calls) or "record=False" not in text:
-            problems.append(f"cell {solution}: expected check_{checker}({base}_solution, record=False)")
+            problems.append(f"cell {solution}: expected check_{checker}({expected}, record=False)")
     assert not problems, f"{path.name}:\n  " + "\n  ".join(problems)
 
 
@@ -131,9 +140,9 @@ def _candidates_above(cells: list[dict], index: int) -> dict[str, tuple[int, Cal
                     for alias in node.names:
                         name = alias.asname or alias.name
                         obj = namespace.get(name)
-                        if callable(obj) and not isinstance(obj, type) and not name.startswith(("check_", "show_")):
-                            found[name] = (i, obj)
-            elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                        if callable(obj) and not name.startswith(("check_", "show_")):
+                            found[name] = (i, obj)  # classes too: a class exercise must not be answered
+            elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
                 try:
                     exec(compile(ast.Module([node], type_ignores=[]), f"cell {i}", "exec"), namespace)
                 except Exception:
@@ -155,6 +164,8 @@ def _takes(fn: Callable, args: tuple, kwargs: dict) -> bool:
 def _right_and_wrong(exercise, fn: Callable, cases: list) -> tuple[int, int]:
     """(cases answered right, cases answered wrong); a case on which ``fn`` raises is neither."""
     right = wrong = 0
+    if exercise.adapt is not None:
+        fn = exercise.adapt(fn)  # a class exercise: the cases call the built module
     for case in cases:
         expected = exercise.reference(*copy.deepcopy(case.args), **copy.deepcopy(case.kwargs))
         try:
@@ -207,7 +218,12 @@ def test_nothing_above_an_exercise_passes_its_checker(path):
         assert exercise is not None, f"{path.name} cell {index}: unknown checker check_{checker}"
         first = exercise.draw_cases(0)[0]
         for name, (where, fn) in _candidates_above(nb["cells"], index).items():
-            if name == learner or not _takes(fn, first.args, first.kwargs):
+            if name == learner or name.startswith("use"):
+                continue
+            if exercise.adapt is not None:  # a class exercise: only classes can answer it
+                if not isinstance(fn, type):
+                    continue
+            elif isinstance(fn, type) or not _takes(fn, first.args, first.kwargs):
                 continue
             verdict = _gives_away(exercise, fn)
             if verdict:

@@ -5,6 +5,9 @@
 # OpenAI path run again on a simulated Colab; the built pages are checked in headless Chromium.
 #   NBVAL_ONLY=1   just the chapters under nbval (make test-chapters; make test-portable runs it twice,
 #                  with PyTorch's kernels forced to other instruction sets)
+#   READER_PATH=1  the chapters that run the reader's code, each exercise solved in the learner's cell
+#                  (tools/reader_path.py), under nbval in book order with one progress record, so a later
+#                  chapter imports what an earlier one saved (make test-reader)
 #   TEST_ARGS    more pytest arguments (e.g. -x, or -k 05_1)
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -18,6 +21,17 @@ NBVAL=(chapters --nbval-lax --nbval-current-env --nbval-sanitize-with tests/nbva
        --nbval-cell-timeout=600 --nbval-kernel-startup-timeout=120)
 # A fresh progress record: the exercises' checkers write one, and a reader's own must not change outputs.
 export GPT2LIB_PROGRESS="$(mktemp -d)/progress.json"
+
+if [ "${READER_PATH:-0}" = 1 ]; then
+  section "the reader's path: every exercise solved, the checked outputs unchanged"
+  rm -rf build/reader-path
+  "$PY" tools/reader_path.py --all build/reader-path || exit 1
+  # shellcheck disable=SC2086
+  "$PY" -m pytest build/reader-path "${NBVAL[@]:1}" -p no:cacheprovider -q ${TEST_ARGS:-}
+  status=$?
+  echo "the reader's module those runs wrote: $(dirname "$GPT2LIB_PROGRESS")/my_gpt2lib.py"
+  exit $status
+fi
 
 if [ "${NBVAL_ONLY:-0}" = 1 ]; then
   section "the chapters under nbval${ATEN_CPU_CAPABILITY:+ (ATEN_CPU_CAPABILITY=$ATEN_CPU_CAPABILITY)}"
