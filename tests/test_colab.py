@@ -2,14 +2,14 @@
 
 tools/colab_sim.py builds the VM: no gpt2lib or MyST-NB, ``google.colab`` importable, pip barred from
 every index and the set-up cell's ``git+<repository URL>@v<version>`` sent to this checkout's HEAD, tagged. Its packages
-come in two configurations (``COLAB_CONFIGS``, comma-separated; `make test` runs ``oldest``, `make test-colab`
+come in two configurations (``COLAB_CONFIGS``, comma-separated; ``oldest`` alone by default, `make test-colab`
 both): ``colab``, Colab's own versions on the Python closest to Colab's (tools/colab_runtime.py builds them
 from the committed copy of Colab's package list; `make setup-colab`), and ``oldest``, this project's
 packages with the oldest transformers pyproject.toml accepts (tools/setup.sh installs it). A Hugging Face
 cache holding tests/hf_standin.py's GPT-2 (124M's shape, the hub file's layout, random weights with real-scale
 logits) stands in for the hub's ``openai-community/gpt2``.
 
-`make test` has already executed every chapter once, with nbval, in the project's environment; this runs
+`make test` executes every chapter once, with nbval, in the project's environment; this runs
 only what that cannot show: the chapters with an OpenAI path (4 to 7), which take it here, and one
 chapter without it (9), which uses the book's model from the package the set-up cell installed. Then:
 

@@ -58,7 +58,7 @@ def test_workflow_runs_what_ci_runs_and_publishes_from_main_only():
 
 def test_actionlint_rejects_a_workflow_with_mistakes(tmp_path):
     broken = tmp_path / "broken.yml"
-    text = WORKFLOW.read_text("utf-8").replace("needs: [test, portable, colab]", "needs: [tests, portable, colab]", 1)
+    text = WORKFLOW.read_text("utf-8").replace("needs: [test, portable, reader, colab]", "needs: [tests, portable, reader, colab]", 1)
     broken.write_text(text.replace("runs-on: ubuntu-latest", "runs-on: ubuntu-latst", 1), "utf-8")
     result = actionlint(broken)
     assert result.returncode == 1
@@ -67,7 +67,7 @@ def test_actionlint_rejects_a_workflow_with_mistakes(tmp_path):
 
 def test_workflow_checks_other_instruction_sets_and_executes_online_before_publishing():
     text = WORKFLOW.read_text("utf-8")
-    assert "run: make test-portable" in text and "needs: [test, portable, colab]" in text
+    assert "run: make test-portable" in text and "needs: [test, portable, reader, colab]" in text
     assert 'BOOK_EXECUTE: "1"' in text and "BOOK_EXECUTE" in (ROOT / "tools" / "build_book.sh").read_text("utf-8")
     makefile = (ROOT / "Makefile").read_text("utf-8")
     assert "ATEN_CPU_CAPABILITY=default" in makefile and "ATEN_CPU_CAPABILITY=avx2" in makefile
@@ -80,9 +80,15 @@ def test_publishing_tags_the_release_the_setup_cells_install():
     assert "v<__version__>" in sync or 'f"v{' in sync
 
 
+def test_the_readers_path_runs_before_publishing():
+    text = WORKFLOW.read_text("utf-8")
+    assert "run: make test-reader" in text and "needs: [test, portable, reader, colab]" in text
+    assert "READER_PATH=1" in (ROOT / "Makefile").read_text("utf-8")
+
+
 def test_colab_versions_run_before_publishing_and_the_published_site_is_checked():
     text = WORKFLOW.read_text("utf-8")
-    assert "run: make test-colab" in text and "needs: [test, portable, colab]" in text
+    assert "run: make test-colab" in text and "needs: [test, portable, reader, colab]" in text
     assert "needs: deploy" in text and "python tools/check_published.py --install" in text
 
 
