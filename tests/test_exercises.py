@@ -28,6 +28,8 @@ import torch.nn.functional as F
 from gpt2lib.exercises import Case, Exercise, Mistake, all_exercises, progress, show_progress
 from gpt2lib.exercises._core import CHECKERS, REGISTRY, compare, register
 
+import test_exercises_ch04_module as ch04_module  # exercise 4.5 takes classes: its right and wrong ones live there
+
 
 def _softmax(x):
     return torch.softmax(x, dim=-1)
@@ -1026,6 +1028,7 @@ ALTERNATIVES: dict[str, list[Callable]] = {
         lambda x, h: torch.stack(x.chunk(h, dim=-1), dim=1),
     ],
     "multi_head_attention": [_mha_loop, _mha_package],
+    "attention_module": ch04_module.ALTERNATIVES,
     "make_batch": [
         lambda data, starts, T: (lambda w: (w[:, :-1], w[:, 1:]))(data.unfold(0, T + 1, 1)[list(starts)]),
         lambda data, starts, T: _get_batch(data, len(starts), T, starts=torch.tensor(starts)),
@@ -1116,6 +1119,7 @@ WRONG: dict[str, list[Callable]] = {
         lambda x, h: x.transpose(1, 2).reshape(x.size(0), h, x.size(1), -1),
     ],
     "multi_head_attention": [_mha_scaled_by_width],
+    "attention_module": ch04_module.WRONG,
     "make_batch": [
         lambda data, starts, T: (torch.stack([data[s:s + T] for s in starts]), torch.stack([data[s + 1:s + T + 1] for s in starts]).flip(0)),
         lambda data, starts, T: [data[s:s + T] for s in starts],
