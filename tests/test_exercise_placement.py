@@ -254,6 +254,16 @@ def test_the_placement_check_can_fail():
     # the answer but for the edge case (no n-grams at all) still gives the exercise away
     distinct = _candidates_above(cells, 6)["distinct"][1]
     assert _gives_away(registry["distinct_n"], distinct).startswith("answers")
+    # a class exercise: a class above it that answers it is caught, the package's layer (a tuple) is not an answer
+    classes = [cell("import torch", ("setup",)),
+               cell("from gpt2lib.attention import CausalSelfAttention"),
+               cell("from gpt2lib.exercises.ch04_attention_module import BookCausalSelfAttention as Ready"),
+               cell("class MyCausalSelfAttention(nn.Module):\n    def __init__(self, n_embd, n_head):\n"
+                    "        raise NotImplementedError\ncheck_attention_module(MyCausalSelfAttention);", ("exercise",))]
+    found = _candidates_above(classes, 3)
+    assert set(found) == {"CausalSelfAttention", "Ready"}
+    assert _gives_away(registry["attention_module"], found["Ready"][1]) == "passes check_attention_module"
+    assert _gives_away(registry["attention_module"], found["CausalSelfAttention"][1]) is None
 
 
 # ------------------------------------------------------------------------------ solution cells folded everywhere
