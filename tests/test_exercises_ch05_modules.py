@@ -376,6 +376,7 @@ WRONG = {
     ("mlp_module", MLPNoBias, ["do not have the book's names", "missing: ['fc.bias', 'proj.bias']"]),
     ("mlp_module", MLPOtherNames, ["not expected: ['c_fc.weight'"]),
     ("gpt_model", GPTHeadBias, ["not expected: ['lm_head.bias']"]),
+    ("block_module", BlockPackageAttention, ["returns a pair (y, weights): take its [0]"]),
 ])
 def test_weights_that_cannot_load_are_named(name, cls, words):
     ok, out = _check(name, cls)

@@ -19,6 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ..attention import CausalSelfAttention
 from ..model import GPT, MLP, GPTConfig
 from ._core import Case, CheckFailed, Exercise, Mistake, compare, register
 from .ch04_attention_module import BookCausalSelfAttention
@@ -241,7 +242,15 @@ check_mlp_module = register(Exercise(
 def _run_block(cls: type, config: GPTConfig, state: dict[str, Tensor], x: Tensor) -> Any:
     module = _build(cls, config, state)
     with torch.no_grad():
-        return module(x)
+        try:
+            return module(x)
+        except Exception as exc:
+            # the package's layer has the same weights as the reader's but returns (y, weights)
+            if any(isinstance(sub, CausalSelfAttention) for sub in module.modules()):
+                raise TypeError(f"{exc} — your block uses gpt2lib.attention.CausalSelfAttention, which returns "
+                                "a pair (y, weights): take its [0], or use your attention from chapter 4, "
+                                "which returns y alone") from exc
+            raise
 
 
 class _BlockVariant(BookBlock):
