@@ -24,6 +24,7 @@ from gpt2lib.exercises import all_exercises, progress, use, yours
 from gpt2lib.exercises._core import REGISTRY
 from gpt2lib.exercises.ch04_attention_module import BookCausalSelfAttention
 from gpt2lib.exercises.ch05_model import _gelu
+from gpt2lib.exercises import ch05_gpt as g
 from gpt2lib.exercises import ch05_modules as m
 from gpt2lib.model import MLP as PackageMLP
 from gpt2lib.model import Block as PackageBlock
@@ -228,7 +229,7 @@ def init_residual_first(model):
     for block in model.blocks:
         for proj in (block.attn.w_o, block.mlp.proj):
             nn.init.normal_(proj.weight, std=0.02 / math.sqrt(2 * len(model.blocks)))
-    m._init_unscaled(model)
+    g._init_unscaled(model)
 
 
 def init_uniform(model):
@@ -243,7 +244,7 @@ def init_uniform(model):
 
 
 def init_divided_by_depth(model):
-    m._init_unscaled(model)
+    g._init_unscaled(model)
     for block in model.blocks:
         for proj in (block.attn.w_o, block.mlp.proj):
             nn.init.normal_(proj.weight, std=0.02 / (2 * len(model.blocks)))
@@ -258,7 +259,7 @@ def init_xavier(model):
 
 
 def init_only_first_block_scaled(model):
-    m._init_unscaled(model)
+    g._init_unscaled(model)
     for proj in (model.blocks[0].attn.w_o, model.blocks[0].mlp.proj):
         nn.init.normal_(proj.weight, std=0.02 / math.sqrt(2 * len(model.blocks)))
 
@@ -356,13 +357,13 @@ class GPTEmbeddingsScaled(_GPTBase):
 ALTERNATIVES = {
     "mlp_module": [PackageMLP, MLPTorchGelu, MLPFunctional],
     "block_module": [BlockTwoNames, BlockTorchAdd],
-    "gpt_init": [m._run_init(f) for f in (init_by_name, init_with_apply, init_data_normal)],
+    "gpt_init": [g._run_init(f) for f in (init_by_name, init_with_apply, init_data_normal)],
     "gpt_model": [GPT, GPTFunctionalHead, GPTReshape],
 }
 WRONG = {
     "mlp_module": [MLPHiddenWidth, MLPNoBias, MLPGeluTwice, MLPNoCube, MLPOtherNames],
     "block_module": [BlockNoMLP, BlockMLPFirst, BlockNoLN2, BlockFinalLN, BlockHalfResidual, BlockPackageAttention],
-    "gpt_init": [m._run_init(f) for f in (init_residual_first, init_uniform, init_divided_by_depth, init_xavier,
+    "gpt_init": [g._run_init(f) for f in (init_residual_first, init_uniform, init_divided_by_depth, init_xavier,
                                           init_only_first_block_scaled)],
     "gpt_model": [GPTHeadBias, GPTPositionsReversed, GPTLogitsOnly, GPTProbabilities, GPTLossPerRow,
                   GPTLossAlways, GPTEmbeddingsScaled],
@@ -434,7 +435,7 @@ def test_an_untied_head_is_caught_only_by_the_edit_to_wte():
         torch.testing.assert_close(got["logits"], want["logits"])
         key = "logits after an edit to wte (is lm_head tied to it?)"
         assert not torch.allclose(got[key], want[key], atol=1e-3)
-    ok, out = _check("gpt_model", m._GPTUntied)
+    ok, out = _check("gpt_model", g._GPTUntied)
     assert not ok and "self.lm_head.weight = self.wte.weight" in out, out
 
 
