@@ -509,3 +509,129 @@ def test_the_block_cases_tell_the_two_layernorms_apart():
     cfg, state, x = REGISTRY["block_module"].draw_cases(0)[0].args
     assert not torch.equal(state["ln_1.weight"], state["ln_2.weight"])
     assert not torch.equal(state["ln_1.bias"], state["ln_2.bias"])
+
+
+# --- the reader's path: what passes here is what later chapters import --------------------------------------
+
+_CELLS = [
+    """import math
+import torch
+import torch.nn.functional as F
+from torch import nn
+from gpt2lib.exercises import check_block_module, check_gelu, check_gpt_init, check_gpt_model, check_mlp_module, use
+from gpt2lib.exercises.ch04_attention_module import BookCausalSelfAttention
+CausalSelfAttention = BookCausalSelfAttention   # the chapter asks use("attention_module", ...) for it
+""",
+    """def my_gelu(x):
+    return 0.5 * x * (1.0 + torch.tanh(math.sqrt(2.0 / math.pi) * (x + 0.044715 * x ** 3)))
+
+assert check_gelu(my_gelu)
+gelu = use("gelu", book=None)
+""",
+    """class LayerNorm(nn.Module):
+    def __init__(self, ndim, eps=1e-5):
+        super().__init__()
+        self.weight = nn.Parameter(torch.ones(ndim))
+        self.bias = nn.Parameter(torch.zeros(ndim))
+        self.eps = eps
+
+    def forward(self, x):
+        mean = x.mean(dim=-1, keepdim=True)
+        var = x.var(dim=-1, keepdim=True, unbiased=False)
+        return (x - mean) / torch.sqrt(var + self.eps) * self.weight + self.bias
+""",
+    """class MyMLP(nn.Module):
+    def __init__(self, config):
+        super().__init__()
+        self.fc = nn.Linear(config.n_embd, 4 * config.n_embd)
+        self.proj = nn.Linear(4 * config.n_embd, config.n_embd)
+
+    def forward(self, x):
+        return self.proj(gelu(self.fc(x)))
+
+assert check_mlp_module(MyMLP)
+MLP = use("mlp_module", book=None)
+""",
+    """class MyBlock(nn.Module):
+    def __init__(self, config):
+        super().__init__()
+        self.ln_1 = LayerNorm(config.n_embd)
+        self.attn = CausalSelfAttention(config.n_embd, config.n_head)
+        self.ln_2 = LayerNorm(config.n_embd)
+        self.mlp = MLP(config)
+
+    def forward(self, x):
+        x = x + self.attn(self.ln_1(x))
+        return x + self.mlp(self.ln_2(x))
+
+assert check_block_module(MyBlock)
+Block = use("block_module", book=None)
+""",
+    """def my_init_weights(model):
+    for m in model.modules():
+        if isinstance(m, (nn.Linear, nn.Embedding)):
+            nn.init.normal_(m.weight, mean=0.0, std=0.02)
+        if isinstance(m, nn.Linear) and m.bias is not None:
+            nn.init.zeros_(m.bias)
+    for block in model.blocks:
+        for proj in (block.attn.w_o, block.mlp.proj):
+            nn.init.normal_(proj.weight, mean=0.0, std=0.02 / math.sqrt(2 * len(model.blocks)))
+
+assert check_gpt_init(my_init_weights)
+init_weights = use("gpt_init", book=None)
+""",
+    """class MyGPT(nn.Module):
+    def __init__(self, config):
+        super().__init__()
+        self.config = config
+        self.wte = nn.Embedding(config.vocab_size, config.n_embd)
+        self.wpe = nn.Embedding(config.block_size, config.n_embd)
+        self.blocks = nn.ModuleList(Block(config) for _ in range(config.n_layer))
+        self.ln_f = LayerNorm(config.n_embd)
+        self.lm_head = nn.Linear(config.n_embd, config.vocab_size, bias=False)
+        self.lm_head.weight = self.wte.weight
+        init_weights(self)
+
+    def forward(self, idx, targets=None):
+        x = self.wte(idx) + self.wpe(torch.arange(idx.size(1), device=idx.device))
+        for block in self.blocks:
+            x = block(x)
+        logits = self.lm_head(self.ln_f(x))
+        if targets is None:
+            return logits, None
+        return logits, F.cross_entropy(logits.view(-1, logits.size(-1)), targets.view(-1))
+
+assert check_gpt_model(MyGPT)
+""",
+]
+
+
+def test_the_readers_gpt_is_saved_and_is_gpt2lib_s_model():
+    # the chapter's cells, run as a notebook runs them (in __main__, their source in linecache): each class
+    # passes, is saved into my_gpt2lib.py, and a fresh runtime's use() gets a GPT equal to gpt2lib.GPT
+    import linecache
+
+    namespace: dict[str, Any] = {"__name__": "__main__"}
+    for n, source in enumerate(_CELLS):
+        filename = f"<notebook cell {n}>"
+        linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
+        with contextlib.redirect_stdout(io.StringIO()):
+            exec(compile(source, filename, "exec"), namespace)
+    yours.forget_runtime()  # a later chapter: a fresh runtime, only the saved module
+    buf = io.StringIO()
+    with contextlib.redirect_stdout(buf):
+        Saved = use("gpt_model", book=GPT)
+    assert "from my_gpt2lib.py" in buf.getvalue(), buf.getvalue()
+    assert Saved.__module__ == "my_gpt2lib" and Saved is not namespace["MyGPT"]
+    cfg = GPTConfig(vocab_size=60, block_size=16, n_layer=2, n_head=2, n_embd=16)
+    torch.manual_seed(0)
+    mine = Saved(cfg)
+    torch.manual_seed(0)
+    package = GPT(cfg)
+    assert list(mine.state_dict()) == list(package.state_dict())
+    assert all(torch.equal(a, b) for a, b in zip(mine.state_dict().values(), package.state_dict().values()))
+    idx = torch.randint(0, 60, (2, 10))
+    with torch.no_grad():
+        (a, la), (b, lb) = mine.eval()(idx, idx), package.eval()(idx, idx)
+    torch.testing.assert_close(a, b)
+    torch.testing.assert_close(la, lb)
