@@ -1066,10 +1066,14 @@ ALTERNATIVES: dict[str, list[Callable]] = {
         lambda x, w, b, eps=1e-5: (x - x.mean(-1, keepdim=True)) * torch.rsqrt(x.var(-1, unbiased=False, keepdim=True) + eps) * w + b,
     ],
     "gelu": [lambda x: F.gelu(x, approximate="tanh")],
-    "transformer_block": [lambda x, ln_1, attn, ln_2, mlp: mlp(ln_2(x + attn(ln_1(x)))) + attn(ln_1(x)) + x],
     "kv_cache_step": [_kv_step_with(lambda T, T_k: torch.ones(T, T_k, dtype=torch.bool).tril(T_k - T))],
     "training_step": [_training_step_manual_loss],
 }
+# chapter 5's module exercises (MLP, block, init, GPT): their answers are classes, written in their own file
+from test_exercises_ch05_modules import ALTERNATIVES as _MODULE_ALTERNATIVES  # noqa: E402
+from test_exercises_ch05_modules import WRONG as _MODULE_WRONG  # noqa: E402
+
+ALTERNATIVES.update(_MODULE_ALTERNATIVES)
 
 WRONG: dict[str, list[Callable]] = {
     "bigram_counts": [
@@ -1172,8 +1176,6 @@ WRONG: dict[str, list[Callable]] = {
                         lambda P, L, C, T, B, b: (P + 2 * L * B * T * C) * b / 1.0],  # the text asks for an int
     "layer_norm": [lambda x, w, b, eps=1e-5: (x - x.mean(-1, keepdim=True)) / (x.std(-1, keepdim=True) + eps) * w + b],
     "gelu": [lambda x: F.gelu(x), lambda x: F.relu(x)],
-    # the parallel block (GPT-J style): both branches read the same input
-    "transformer_block": [lambda x, ln_1, attn, ln_2, mlp: x + attn(ln_1(x)) + mlp(ln_2(x))],
     # the causal triangle anchored top-left, as if the new tokens came first
     "kv_cache_step": [_kv_step_with(lambda T, T_k: torch.ones(T, T_k, dtype=torch.bool).tril()),
                       _kv_step_with(lambda T, T_k: torch.ones(T, T_k, dtype=torch.bool).tril(T_k - T), rows="swapped"),
@@ -1181,6 +1183,7 @@ WRONG: dict[str, list[Callable]] = {
                       _kv_step_with(lambda T, T_k: torch.ones(T, T_k, dtype=torch.bool).tril(T_k - T), heads="reshaped")],
     "training_step": [_training_step_clip_after],
 }
+WRONG.update(_MODULE_WRONG)
 
 # Every checker is run over SEEDS against each mistake (the listed ones and the WRONG ones): the fixed part of
 # each case set must expose every one of them whatever the seed, and the right answers must pass every seed.
@@ -1485,14 +1488,23 @@ def _tiny_gpt(rng: random.Random):
                          n_embd=h * rng.choice([4, 8]))).eval()
 
 
-def _agree_transformer_block(rng: random.Random) -> None:
+def _agree_block_module_gpt_model(rng: random.Random) -> None:
+    # the answer keys of 5.4 and 5.6, fed the package's weights, compute the package's block and model
+    from gpt2lib.exercises.ch05_modules import BookBlock, BookGPT
+
     for _ in range(3):
         model = _tiny_gpt(rng)
-        block = model.blocks[0]
-        x = torch.randn(rng.randint(1, 3), rng.randint(1, 9), model.config.n_embd)
+        idx = torch.randint(model.config.vocab_size, (rng.randint(1, 3), rng.randint(1, 9)))
+        key = BookGPT(model.config).eval()
+        key.load_state_dict(model.state_dict())
+        block = BookBlock(model.config).eval()
+        block.load_state_dict(model.blocks[0].state_dict())
+        x = torch.randn(*idx.shape, model.config.n_embd)
         with torch.no_grad():
-            key = REGISTRY["transformer_block"].reference(x, block.ln_1, lambda h, block=block: block.attn(h)[0], block.ln_2, block.mlp)
-            torch.testing.assert_close(key, block(x)[0])
+            torch.testing.assert_close(block(x), model.blocks[0](x)[0])
+            (a, la), (b, lb) = key(idx, idx), model(idx, idx)
+            torch.testing.assert_close(a, b)
+            torch.testing.assert_close(la, lb)
 
 
 def _agree_kv_cache_step(rng: random.Random) -> None:
@@ -1520,7 +1532,7 @@ AGREEMENT = {
     "encode_word": _agree_encode_word,
     "softmax/masked_scores/split_heads/multi_head_attention": _agree_attention,
     "layer_norm/gelu": _agree_layer_norm_gelu,
-    "transformer_block": _agree_transformer_block,
+    "block_module/gpt_model": _agree_block_module_gpt_model,
     "kv_cache_step": _agree_kv_cache_step,
     "make_batch": _agree_make_batch,
     "lr_at": _agree_lr_at,

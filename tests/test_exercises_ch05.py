@@ -1,8 +1,8 @@
-"""Chapter 5's exercises whose arguments are modules and optimizers (the block and the training step):
+"""Chapter 5's exercises whose arguments are models and optimizers (the training step):
 equivalent correct answers pass, plausible wrong ones fail, on several seeds.
 
-The generic tables in test_exercises.py pass plain tensors and numbers; these two exercises hand the
-reader's function LayerNorms, attention, an MLP, a model and an optimizer, so their answers are written here.
+The generic tables in test_exercises.py pass plain tensors and numbers; this one hands the
+reader's function a model and an optimizer, so their answers are written here.
 """
 from __future__ import annotations
 
@@ -25,42 +25,6 @@ def _check(name: str, fn: Callable, seed: int) -> tuple[bool, str]:
     with contextlib.redirect_stdout(buf):
         ok = REGISTRY[name].check(fn, record=False, seed=seed)
     return ok, buf.getvalue()
-
-
-# --- the pre-LayerNorm block --------------------------------------------------------------------------
-
-def _block_two_lines(x, ln_1, attn, ln_2, mlp):
-    h = x + attn(ln_1(x))
-    return h + mlp(ln_2(h))
-
-
-def _block_torch_add(x, ln_1, attn, ln_2, mlp):
-    x = torch.add(x, attn(ln_1(x)))
-    return torch.add(x, mlp(ln_2(x)))
-
-
-def _block_no_mlp(x, ln_1, attn, ln_2, mlp):
-    return x + attn(ln_1(x))
-
-
-def _block_mlp_first(x, ln_1, attn, ln_2, mlp):
-    x = x + mlp(ln_2(x))
-    return x + attn(ln_1(x))
-
-
-def _block_no_ln_2(x, ln_1, attn, ln_2, mlp):
-    x = x + attn(ln_1(x))
-    return x + mlp(x)
-
-
-def _block_final_ln(x, ln_1, attn, ln_2, mlp):
-    x = x + attn(ln_1(x))
-    return ln_2(x + mlp(ln_2(x)))
-
-
-def _block_half_residual(x, ln_1, attn, ln_2, mlp):
-    x = x + 0.5 * attn(ln_1(x))
-    return x + 0.5 * mlp(ln_2(x))
 
 
 # --- the training step --------------------------------------------------------------------------------
@@ -162,13 +126,11 @@ def _loop(*ops: str):
 
 
 ALTERNATIVES = {
-    "transformer_block": [_block_two_lines, _block_torch_add],
     "training_step": [_step_zero_grad_not_none, _step_loss_and_clip_by_hand,
                       _loop("forward", "zero", "backward", "clip", "step"),  # clearing after the forward pass is fine
                       _loop("zero", "forward", "backward", "clip", "clip", "step")],  # clipping twice changes nothing
 }
 WRONG = {
-    "transformer_block": [_block_no_mlp, _block_mlp_first, _block_no_ln_2, _block_final_ln, _block_half_residual],
     "training_step": [_step_zero_after_step, _step_step_before_backward, _step_no_backward,
                       _step_loss_after_update, _step_clip_value,
                       _loop("forward", "backward", "step", "zero")],  # no clipping, gradients cleared after the step
@@ -207,11 +169,6 @@ def test_the_training_step_is_checked_on_stale_gradients_and_several_optimizers(
     # and the stale gradients survive the copy the checker hands to the reader
     copied = copy.deepcopy(stale[0].args)[0]
     assert all(torch.equal(a.grad, b.grad) for a, b in zip(stale[0].args[0].parameters(), copied.parameters()))
-
-
-def test_the_block_checker_distinguishes_the_two_layernorms():
-    x, ln_1, _, ln_2, _ = REGISTRY["transformer_block"].draw_cases(0)[0].args
-    assert not torch.equal(ln_1(x), ln_2(x))
 
 
 @pytest.mark.parametrize("mode", [torch.no_grad, torch.inference_mode])

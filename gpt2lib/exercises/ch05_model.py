@@ -1,21 +1,17 @@
-"""Chapter 5's model exercises: the pieces a GPT-2 block is made of, written from their formulas.
+"""Chapter 5's function exercises: LayerNorm and GELU, written from their formulas.
 
 LayerNorm normalises each position's vector with its own mean and *biased* variance, with eps inside
-the square root, then applies a gain and a bias. GELU in GPT-2 is the tanh approximation. The block is
-pre-LayerNorm: each sub-layer reads a normalised copy of the residual stream and adds its output back
-to the un-normalised stream. Each checker knows the mistakes that give numbers close enough to look
-right at a glance: the unbiased variance, eps outside the root, the exact erf GELU, post-LN, a missing
-residual.
+the square root, then applies a gain and a bias. GELU in GPT-2 is the tanh approximation. Each checker
+knows the mistakes that give numbers close enough to look right at a glance: the unbiased variance, eps
+outside the root, the exact erf GELU. The modules built from them (MLP, block, GPT) are in ch05_modules.
 """
 from __future__ import annotations
 
 import math
 
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 
-from ..attention import CausalSelfAttention
-from ..model import MLP, GPTConfig
 from ._core import Case, Exercise, Mistake, compare, register
 
 # --- 5.1 LayerNorm -----------------------------------------------------------------------------------
@@ -137,97 +133,5 @@ check_gelu = register(Exercise(
         Mistake("your numbers match the sigmoid approximation x * sigmoid(1.702 x): write the tanh form",
                 _gelu_sigmoid),
         Mistake("your numbers match the formula without the leading 0.5", _gelu_no_half),
-    ],
-))
-
-# --- 5.3 the pre-LayerNorm Transformer block ---------------------------------------------------------
-
-
-class _Attention(nn.Module):
-    """Chapter 4's causal self-attention, returning only its output tensor."""
-
-    def __init__(self, n_embd: int, n_head: int) -> None:
-        super().__init__()
-        self.inner = CausalSelfAttention(n_embd, n_head)
-
-    def forward(self, x: Tensor) -> Tensor:
-        return self.inner(x)[0]
-
-
-def _block(x: Tensor, ln_1, attn, ln_2, mlp) -> Tensor:
-    x = x + attn(ln_1(x))
-    return x + mlp(ln_2(x))
-
-
-def _block_post_ln(x, ln_1, attn, ln_2, mlp):
-    x = ln_1(x + attn(x))
-    return ln_2(x + mlp(x))
-
-
-def _block_no_attn_residual(x, ln_1, attn, ln_2, mlp):
-    x = attn(ln_1(x))
-    return x + mlp(ln_2(x))
-
-
-def _block_no_mlp_residual(x, ln_1, attn, ln_2, mlp):
-    x = x + attn(ln_1(x))
-    return mlp(ln_2(x))
-
-
-def _block_normed_residual(x, ln_1, attn, ln_2, mlp):
-    h = ln_1(x)
-    x = h + attn(h)
-    h = ln_2(x)
-    return h + mlp(h)
-
-
-def _block_parallel(x, ln_1, attn, ln_2, mlp):
-    return x + attn(ln_1(x)) + mlp(ln_2(x))
-
-
-def _block_one_ln(x, ln_1, attn, ln_2, mlp):
-    x = x + attn(ln_1(x))
-    return x + mlp(ln_1(x))
-
-
-def _block_cases(rng):
-    def case(name, B, T, C, n_head):
-        torch.manual_seed(rng.randrange(2**31))
-        ln_1, ln_2 = nn.LayerNorm(C), nn.LayerNorm(C)
-        with torch.no_grad():  # distinct gains and biases, so that mixing up ln_1 and ln_2 shows
-            for ln in (ln_1, ln_2):
-                ln.weight.copy_(1.0 + 0.5 * torch.randn(C))
-                ln.bias.copy_(0.3 * torch.randn(C))
-        mlp = MLP(GPTConfig(n_embd=C, n_head=n_head, vocab_size=8, block_size=max(T, 1)))
-        x = torch.randn(B, T, C) * rng.uniform(0.5, 3.0) + rng.uniform(-1.0, 1.0)
-        return Case(name, (x, ln_1.eval(), _Attention(C, n_head).eval(), ln_2.eval(), mlp.eval()))
-
-    return [
-        case("B=2, T=5, C=16, 2 heads", 2, 5, 16, 2),
-        case(f"B=1, T={rng.randint(6, 10)}, C=32, 4 heads", 1, rng.randint(6, 10), 32, 4),
-        case("a single token", 3, 1, 8, 1),
-    ]
-
-
-def _compare_block(expected, got):
-    compare(expected, got, atol=1e-5, rtol=1e-4)
-
-
-check_transformer_block = register(Exercise(
-    "transformer_block", number="5.3", chapter=5, title="The pre-LayerNorm residual block", level="medium", minutes=10,
-    reference=_block, cases=_block_cases, compare=_compare_block,
-    mistakes=[
-        Mistake("your numbers match post-LN (the original Transformer): GPT-2 normalises the *input* of "
-                "each sub-layer, x + attn(ln_1(x)), and leaves the residual stream itself un-normalised",
-                _block_post_ln),
-        Mistake("your numbers match a block without the attention's residual: add attn's output to x",
-                _block_no_attn_residual),
-        Mistake("your numbers match a block without the MLP's residual: return x + mlp(ln_2(x))",
-                _block_no_mlp_residual),
-        Mistake("your numbers match adding the sub-layer's output to the *normalised* vector: the residual "
-                "adds it to x itself", _block_normed_residual),
-        Mistake("your numbers match attention and MLP in parallel on the same input: the MLP reads the "
-                "stream *after* attention's output was added", _block_parallel),
-        Mistake("your numbers match ln_1 used twice: the MLP's input goes through ln_2", _block_one_ln),
     ],
 ))
