@@ -182,18 +182,27 @@ def module_source(record: dict[str, Any]) -> str:
            "gpt2lib.exercises writes this file from your progress record (edits here are overwritten at the next",
            'pass). Import it with gpt2lib.exercises.my_gpt2lib(), or put its folder on sys.path."""']
     out += sorted(imports)
+    numbers = _numbers()
     written: set[str] = set()
     pieces = []
     for exercise in names:
         code = record[exercise]["code"]
-        out.append(f"\n\n# --- exercise {exercise}, passed {code.get('saved', '?')}")
+        out.append(f"\n\n# --- exercise {numbers.get(exercise, '?')} ({exercise}), passed {code.get('saved', '?')}")
+        first = True
         for name, _ in code.get("blocks", []):
             if name not in written:
                 written.add(name)
-                out.append(latest[name][1].rstrip("\n"))
+                out.append(("" if first else "\n\n") + latest[name][1].rstrip("\n"))
+                first = False
         pieces.append(f"    {exercise!r}: {code['name']},")
     out += ["\n\n# exercise name -> what passed it", "PIECES = {", *pieces, "}", ""]
     return "\n".join(out)
+
+
+def _numbers() -> dict[str, str]:
+    from . import all_exercises
+
+    return {e.name: e.number or str(e.chapter) for e in all_exercises()}
 
 
 def write_module(record: dict[str, Any]) -> None:
