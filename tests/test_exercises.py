@@ -811,7 +811,9 @@ def _kv_step_with(mask_for: Callable[[int, int], torch.Tensor], *, rows: str = "
             x = model.wte(ids) + model.wpe(torch.arange(T_past, T_past + T))
             present = []
             for i, block in enumerate(model.blocks):
-                q, k, v = block.attn.split_heads(block.ln_1(x))
+                C, H = model.config.n_embd, model.config.n_head
+                q, k, v = (t.unflatten(-1, (H, C // H)).transpose(1, 2)
+                           for t in block.attn.w_qkv(block.ln_1(x)).chunk(3, dim=-1))
                 if past:
                     old = past[0] if layers == "first" else past[i]
                     k, v = torch.cat([old[0], k], dim=2), torch.cat([old[1], v], dim=2)
