@@ -831,6 +831,30 @@ def _kv_step_with(mask_for: Callable[[int, int], torch.Tensor], *, rows: str = "
     return step
 
 
+def _generate_sample_next(model, idx, max_new_tokens, *, temperature=1.0, top_k=None, top_p=None, generator=None,
+                          kv_step=None):
+    """Exercise 6.6 drawing with the package's sample_next (more ways in test_exercises_ch06_generate.py)."""
+    from gpt2lib.generation import sample_next
+
+    n, seq, past = model.config.block_size, idx, None
+    with torch.no_grad():
+        for _ in range(max_new_tokens):
+            if kv_step is None:
+                logits = model(seq[:, -n:])[0]
+            elif past is None or past[0][0].size(2) == n:
+                logits, past = kv_step(model, seq[:, -n:], [])
+            else:
+                logits, past = kv_step(model, seq[:, -1:], past)
+            seq = torch.cat([seq, sample_next(logits[:, -1], temperature, top_k, top_p, generator)[:, None]], dim=1)
+    return seq
+
+
+def _generate_package(model, idx, max_new_tokens, *, kv_step=None, **settings):
+    from gpt2lib.generation import generate
+
+    return generate(model, idx, max_new_tokens, **settings)  # needs a cache the reader's GPT does not have
+
+
 def _training_step_manual_loss(model, optimizer, batches, max_norm):
     losses = []
     for x, y in batches:
@@ -1068,6 +1092,7 @@ ALTERNATIVES: dict[str, list[Callable]] = {
     "transformer_block": [lambda x, ln_1, attn, ln_2, mlp: mlp(ln_2(x + attn(ln_1(x)))) + attn(ln_1(x)) + x],
     "kv_cache_step": [_kv_step_with(lambda T, T_k: torch.ones(T, T_k, dtype=torch.bool).tril(T_k - T))],
     "training_step": [_training_step_manual_loss],
+    "generate": [_generate_sample_next],
 }
 
 WRONG: dict[str, list[Callable]] = {
@@ -1178,6 +1203,7 @@ WRONG: dict[str, list[Callable]] = {
                       _kv_step_with(lambda T, T_k: torch.ones(T, T_k, dtype=torch.bool).tril(T_k - T), layers="first"),
                       _kv_step_with(lambda T, T_k: torch.ones(T, T_k, dtype=torch.bool).tril(T_k - T), heads="reshaped")],
     "training_step": [_training_step_clip_after],
+    "generate": [_generate_package],
 }
 
 # Every checker is run over SEEDS against each mistake (the listed ones and the WRONG ones): the fixed part of

@@ -18,6 +18,7 @@ nothing else) makes sure the loop needs no more than the reader's GPT has.
 from __future__ import annotations
 
 import random
+from dataclasses import dataclass
 from typing import Any, Callable
 
 import torch
@@ -104,6 +105,24 @@ def _mistake(**how: Any) -> Callable[..., Tensor]:
 _GLOBAL_SEED = 271828  # torch's global generator during a call: never the seed a case gives its generator
 
 
+@dataclass(frozen=True)
+class _Seeded:
+    """A case's generator: the call gets a fresh ``torch.Generator`` seeded with ``seed``."""
+
+    seed: int
+
+    def __repr__(self) -> str:
+        return f"torch.Generator().manual_seed({self.seed})"
+
+
+@dataclass(frozen=True)
+class _BookStep:
+    """A case's ``kv_step``: exercise 6.5's answer key, recording what it is fed."""
+
+    def __repr__(self) -> str:
+        return "kv_cache_step"
+
+
 def _recording_step(fed: list) -> Callable[[torch.nn.Module, Tensor, list], tuple[Tensor, list]]:
     def kv_step(model: torch.nn.Module, ids: Tensor, past: list) -> tuple[Tensor, list]:
         fed.append((past[0][0].size(2) if past else 0, ids.size(1)))
@@ -112,15 +131,18 @@ def _recording_step(fed: list) -> Callable[[torch.nn.Module, Tensor, list], tupl
 
 
 def _adapt(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """The function the cases call: ``(model, idx, max_new_tokens, seed, cached, **settings)`` ->
-    ``(what fn returned, what it fed the cache step)``."""
-    def run(model, idx, max_new_tokens, seed, cached, **settings):
+    """The function the cases call. With a case's arguments (a ``_Seeded`` generator) it returns
+    ``(what fn returned, what fn fed the cache step)``, a ``(calls, 2)`` tensor of (cached, new) counts;
+    called as the reader's function is (a real generator, by a wrapper around the answer key), it is fn."""
+    def run(model, idx, max_new_tokens, *, generator=None, kv_step=None, **settings):
+        if not isinstance(generator, _Seeded):
+            return fn(model, idx, max_new_tokens, generator=generator, kv_step=kv_step, **settings)
         fed: list = []
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(_GLOBAL_SEED)
-            got = fn(model, idx, max_new_tokens, generator=torch.Generator().manual_seed(seed),
-                     kv_step=_recording_step(fed) if cached else None, **settings)
-        return got, fed
+            got = fn(model, idx, max_new_tokens, generator=torch.Generator().manual_seed(generator.seed),
+                     kv_step=_recording_step(fed) if isinstance(kv_step, _BookStep) else None, **settings)
+        return got, torch.tensor(fed, dtype=torch.long).view(-1, 2)
     return run
 
 
@@ -140,8 +162,9 @@ def _compare(expected: tuple, got: tuple) -> None:
         row, col = (int(v) for v in wrong[0])
         raise CheckFailed(f"row {row}, position {col}: expected token {int(exp_ids[row, col])}, got "
                           f"{int(ids[row, col])} ({len(wrong)} of {ids.numel()} ids differ)")
-    if fed != exp_fed:
-        def say(steps: list) -> str:
+    if not torch.equal(fed, exp_fed):
+        def say(steps: Tensor) -> str:
+            steps = steps.tolist()
             return ", ".join(f"{t} after {p}" for p, t in steps[:6]) + (", ..." if len(steps) > 6 else "") or "nothing"
         raise CheckFailed(f"the right tokens, but kv_step was fed (new tokens after cached ones) {say(fed)}; "
                           f"expected {say(exp_fed)}: the prompt once (its last block_size tokens), then one "
@@ -177,7 +200,7 @@ def _cases(rng: random.Random) -> list[Case]:
         how = ", ".join(f"{k}={v}" for k, v in settings.items()) or "no filters"
         return Case(f"{shape}, batch {idx.size(0)}, prompt of {idx.size(1)}, {n} new tokens, {how}, "
                     f"{'with kv_step' if cached else 'kv_step=None'}, generator seeded {seed}",
-                    (model, idx, n, seed, cached), settings)
+                    (model, idx, n), dict(settings, generator=_Seeded(seed), kv_step=_BookStep() if cached else None))
 
     fixed_cases = [
         case("plain sampling", fixed, prompt, 8, 0, False),
