@@ -125,7 +125,12 @@ class _BookStep:
 
 def _recording_step(fed: list) -> Callable[[torch.nn.Module, Tensor, list], tuple[Tensor, list]]:
     def kv_step(model: torch.nn.Module, ids: Tensor, past: list) -> tuple[Tensor, list]:
-        fed.append((past[0][0].size(2) if past else 0, ids.size(1)))
+        cached, block_size = (past[0][0].size(2) if past else 0), model.config.block_size
+        fed.append((cached, ids.size(1)))
+        if cached + ids.size(1) > block_size:  # said here, rather than as an IndexError from inside wpe
+            raise ValueError(f"kv_step was fed {ids.size(1)} token(s) after {cached} cached, past the model's "
+                             f"block_size of {block_size}: once the cache is full, start it again (an empty "
+                             f"cache) from the last block_size tokens")
         return _kv_step_reference(model, ids, past)
     return kv_step
 
