@@ -813,7 +813,9 @@ def _kv_step_with(mask_for: Callable[[int, int], torch.Tensor], *, rows: str = "
             x = model.wte(ids) + model.wpe(torch.arange(T_past, T_past + T))
             present = []
             for i, block in enumerate(model.blocks):
-                q, k, v = block.attn.split_heads(block.ln_1(x))
+                C, H = model.config.n_embd, model.config.n_head
+                q, k, v = (t.unflatten(-1, (H, C // H)).transpose(1, 2)
+                           for t in block.attn.w_qkv(block.ln_1(x)).chunk(3, dim=-1))
                 if past:
                     old = past[0] if layers == "first" else past[i]
                     k, v = torch.cat([old[0], k], dim=2), torch.cat([old[1], v], dim=2)
@@ -829,6 +831,30 @@ def _kv_step_with(mask_for: Callable[[int, int], torch.Tensor], *, rows: str = "
                 x = x + block.mlp(block.ln_2(x))
             return model.lm_head(model.ln_f(x)), present
     return step
+
+
+def _generate_sample_next(model, idx, max_new_tokens, *, temperature=1.0, top_k=None, top_p=None, generator=None,
+                          kv_step=None):
+    """Exercise 6.6 drawing with the package's sample_next (more ways in test_exercises_ch06_generate.py)."""
+    from gpt2lib.generation import sample_next
+
+    n, seq, past = model.config.block_size, idx, None
+    with torch.no_grad():
+        for _ in range(max_new_tokens):
+            if kv_step is None:
+                logits = model(seq[:, -n:])[0]
+            elif past is None or past[0][0].size(2) == n:
+                logits, past = kv_step(model, seq[:, -n:], [])
+            else:
+                logits, past = kv_step(model, seq[:, -1:], past)
+            seq = torch.cat([seq, sample_next(logits[:, -1], temperature, top_k, top_p, generator)[:, None]], dim=1)
+    return seq
+
+
+def _generate_package(model, idx, max_new_tokens, *, kv_step=None, **settings):
+    from gpt2lib.generation import generate
+
+    return generate(model, idx, max_new_tokens, **settings)  # needs a cache the reader's GPT does not have
 
 
 def _training_step_manual_loss(model, optimizer, batches, max_norm):
@@ -1068,6 +1094,7 @@ ALTERNATIVES: dict[str, list[Callable]] = {
     "gelu": [lambda x: F.gelu(x, approximate="tanh")],
     "kv_cache_step": [_kv_step_with(lambda T, T_k: torch.ones(T, T_k, dtype=torch.bool).tril(T_k - T))],
     "training_step": [_training_step_manual_loss],
+    "generate": [_generate_sample_next],
 }
 # chapter 5's module exercises (MLP, block, init, GPT): their answers are classes, written in their own file
 from test_exercises_ch05_modules import ALTERNATIVES as _MODULE_ALTERNATIVES  # noqa: E402
@@ -1182,6 +1209,7 @@ WRONG: dict[str, list[Callable]] = {
                       _kv_step_with(lambda T, T_k: torch.ones(T, T_k, dtype=torch.bool).tril(T_k - T), layers="first"),
                       _kv_step_with(lambda T, T_k: torch.ones(T, T_k, dtype=torch.bool).tril(T_k - T), heads="reshaped")],
     "training_step": [_training_step_clip_after],
+    "generate": [_generate_package],
 }
 WRONG.update(_MODULE_WRONG)
 

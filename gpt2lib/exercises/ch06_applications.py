@@ -1,5 +1,5 @@
 """Chapter 6 exercises: drawing from a distribution, the top-k and top-p filters, a repetition metric.
-(The KV-cache step, 6.5, is in ``ch06_kv_cache``.)"""
+(The KV-cache step, 6.5, is in ``ch06_kv_cache``; the sampling loop, 6.6, in ``ch06_generate``.)"""
 from __future__ import annotations
 
 import random

@@ -2,7 +2,11 @@
 
 The cache is a list with one (keys, values) pair per layer, each (B, n_head, T_past, head_dim); an empty
 list before the first step. A step takes the new ids (B, T), returns their logits (B, T, vocab) and the
-cache with their keys and values appended. Each mistake below differs from the answer key in one line.
+cache with their keys and values appended. It reads only the parameters every GPT of the book names the
+same way (``wte``, ``wpe``, ``blocks[i].ln_1``, ``.attn.w_qkv``, ``.attn.w_o``, ``.ln_2``, ``.mlp``, ``ln_f``,
+``lm_head``) and ``model.config``, so it runs on ``gpt2lib.GPT`` and on the reader's own GPT of chapter 5,
+which has no cache and no ``split_heads``; the cases hand it both kinds. Each mistake below differs from the
+answer key in one line.
 Several of them only show on some shapes (one layer's cache used for all layers needs two layers; heads
 merged without their transpose needs two heads and two new tokens; batch and positions swapped needs two
 rows), so the fixed cases use a model with two layers and two heads on a batch of two, always; a model
@@ -14,6 +18,8 @@ import math
 import random
 
 import torch
+import torch.nn.functional as F
+from torch import nn
 
 from ._core import Case, CheckFailed, Exercise, Mistake, compare, register
 
@@ -25,9 +31,12 @@ def _kv_step(model: torch.nn.Module, ids: torch.Tensor, past: list, *, offset: b
     T_past = past[0][0].size(2) if past else 0
     start = T_past if offset else 0
     x = model.wte(ids) + model.wpe(torch.arange(start, start + T, device=ids.device))
+    C, H = model.config.n_embd, model.config.n_head
     present = []
     for i, block in enumerate(model.blocks):
-        q, k_new, v_new = block.attn.split_heads(block.ln_1(x))
+        # w_qkv gives q, k and v side by side along the last dimension; each splits into H heads
+        q, k_new, v_new = (t.view(B, T, H, C // H).transpose(1, 2)
+                           for t in block.attn.w_qkv(block.ln_1(x)).split(C, dim=-1))
         old = (past[0] if layer_cache == "first" else past[i]) if past else None
         if old is not None and append == "before":
             k, v = torch.cat([k_new, old[0]], dim=2), torch.cat([v_new, old[1]], dim=2)
@@ -77,6 +86,71 @@ def _kv_mistake(**how: str | bool):
     return wrong
 
 
+class _Attention(nn.Module):
+    """Chapter 4's module: ``w_qkv`` and ``w_o``, a tensor out, no cache, no ``split_heads``; its head count
+    under a name of its own, so a step must read it from ``model.config``."""
+
+    def __init__(self, n_embd: int, n_head: int) -> None:
+        super().__init__()
+        self._heads = n_head
+        self.w_qkv = nn.Linear(n_embd, 3 * n_embd)
+        self.w_o = nn.Linear(n_embd, n_embd)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        B, T, C = x.shape
+        q, k, v = (t.view(B, T, self._heads, C // self._heads).transpose(1, 2) for t in self.w_qkv(x).split(C, dim=-1))
+        keep = torch.ones(T, T, dtype=torch.bool, device=x.device).tril()
+        scores = (q @ k.transpose(-2, -1) / math.sqrt(C // self._heads)).masked_fill(~keep, float("-inf"))
+        return self.w_o((torch.softmax(scores, dim=-1) @ v).transpose(1, 2).reshape(B, T, C))
+
+
+class _Block(nn.Module):
+    def __init__(self, config) -> None:  # noqa: ANN001 - a GPTConfig
+        from ..model import MLP
+
+        super().__init__()
+        self.ln_1 = nn.LayerNorm(config.n_embd)
+        self.attn = _Attention(config.n_embd, config.n_head)
+        self.ln_2 = nn.LayerNorm(config.n_embd)
+        self.mlp = MLP(config)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = x + self.attn(self.ln_1(x))
+        return x + self.mlp(self.ln_2(x))
+
+
+class ReaderShapedGPT(nn.Module):
+    """A GPT with the interface of the reader's ``MyGPT`` (chapter 5): the package's parameter names and
+    ``forward(idx, targets=None) -> (logits, loss)``, and nothing more (no cache, no ``hidden_states``, no
+    ``generate``). Checkers hand it to an answer that must work on the reader's model too."""
+
+    def __init__(self, config) -> None:  # noqa: ANN001 - a GPTConfig
+        super().__init__()
+        self.config = config
+        self.wte = nn.Embedding(config.vocab_size, config.n_embd)
+        self.wpe = nn.Embedding(config.block_size, config.n_embd)
+        self.blocks = nn.ModuleList(_Block(config) for _ in range(config.n_layer))
+        self.ln_f = nn.LayerNorm(config.n_embd)
+        self.lm_head = nn.Linear(config.n_embd, config.vocab_size, bias=False)
+        self.lm_head.weight = self.wte.weight
+
+    def forward(self, idx: torch.Tensor, targets: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
+        x = self.wte(idx) + self.wpe(torch.arange(idx.size(1), device=idx.device))
+        for block in self.blocks:
+            x = block(x)
+        logits = self.lm_head(self.ln_f(x))
+        if targets is None:
+            return logits, None
+        return logits, F.cross_entropy(logits.flatten(0, 1), targets.flatten())
+
+    @classmethod
+    def like(cls, model: nn.Module) -> "ReaderShapedGPT":
+        """The same weights as ``model`` (a ``gpt2lib.GPT``), in the reader's shape."""
+        twin = cls(model.config)
+        twin.load_state_dict(model.state_dict())
+        return twin.eval()
+
+
 def _tiny_model(rng: random.Random, n_layer: int, n_head: int, head_dim: int) -> torch.nn.Module:
     from ..model import GPT, GPTConfig
 
@@ -113,7 +187,12 @@ def _kv_cases(rng: random.Random) -> list[Case]:
     # always: two layers, two heads, two rows, several new tokens after a cache
     fixed = _tiny_model(rng, n_layer=2, n_head=2, head_dim=4)
     drawn = _tiny_model(rng, n_layer=rng.choice([1, 2, 3]), n_head=rng.choice([1, 2, 4]), head_dim=rng.choice([4, 8]))
+    # the same weights in a model shaped like the reader's (no split_heads, no cache): the step must read
+    # only the parameters both kinds name alike, and model.config
+    yours = ReaderShapedGPT.like(fixed)
     return [*three(fixed, 2, rng.randint(2, 6), rng.randint(3, 12), rng.randint(3, 10), rng.randint(2, 5)),
+            *[Case(c.name.replace("layer(s)", "layer(s) (a GPT shaped like yours)"), (yours, *c.args[1:]))
+              for c in three(fixed, 2, rng.randint(2, 6), rng.randint(3, 12), rng.randint(3, 10), rng.randint(2, 5))],
             *three(drawn, rng.choice([1, 2, 3]), rng.randint(2, 6), rng.randint(1, 12), rng.randint(1, 10),
                    rng.randint(2, 5))]
 
