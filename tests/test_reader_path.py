@@ -72,3 +72,27 @@ def test_every_chapter_can_be_solved(path):
 def test_the_chapters_that_run_the_readers_code_are_chapters_4_to_6():
     using = [p.stem for p in CHAPTERS if reader_path.uses_readers_code(nbformat.read(p, as_version=4))]
     assert using == ["04_attention_math", "05_1_model", "05_2_training", "05_3_evaluation", "06_applications"]
+
+
+# what the preface promises the reader's code does, and the pieces each chapter must take from the reader
+PROMISED = {
+    "04_attention_math": {"attention_module"},
+    "05_1_model": {"attention_module", "gelu", "mlp_module", "block_module", "gpt_init", "gpt_model"},
+    "05_2_training": {"gpt_model", "train_loop"},
+    "05_3_evaluation": {"gpt_model", "train_loop"},
+    "06_applications": {"gpt_model", "top_k_filter", "top_p_filter", "kv_cache_step", "generate"},
+}
+
+
+def test_the_prefaces_promises_are_cells_that_run_the_readers_code():
+    preface = (ROOT / "book" / "preface.md").read_text("utf-8")
+    assert "**Your code is the model.**" in preface and "my_gpt2lib.py" in preface
+    from gpt2lib.exercises import all_exercises
+
+    known = {e.name for e in all_exercises()}
+    for stem, pieces in PROMISED.items():
+        nb = nbformat.read(ROOT / "chapters" / f"{stem}.ipynb", as_version=4)
+        used = {m for c in nb.cells if c.cell_type == "code" and "solution" not in c.metadata.get("tags", [])
+                for m in re.findall(r"\buse\(\s*[\"'](\w+)[\"']", c.source)}
+        assert pieces <= used, f"{stem} does not use the reader's {sorted(pieces - used)}"
+        assert used <= known, f"{stem} uses unknown exercises {sorted(used - known)}"
