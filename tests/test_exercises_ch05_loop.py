@@ -128,7 +128,6 @@ ALTERNATIVES = [_loop_with_package_pieces, _loop_with_the_chapters_pieces, _flaw
 WRONG = [_loss_tensors, _evaluate_only_at_the_end, _steps_from_zero, _lr_of_the_next_step]
 
 
-@pytest.mark.slow
 @pytest.mark.usefixtures("drawn_once")
 @pytest.mark.parametrize("fn", ALTERNATIVES, ids=lambda f: f.__name__)
 def test_a_loop_written_another_right_way_passes(fn):
