@@ -289,7 +289,7 @@ def test_a_tensor_where_the_text_asks_for_a_number_is_told_to_convert(expected, 
 
 
 def test_a_loss_tensor_may_not_be_answered_with_its_item():
-    # exercise 5.5 asks for the 0-d tensor that the next exercise back-propagates
+    # exercise 5.8 asks for the 0-d tensor that the next exercise back-propagates
     compare(torch.tensor(2.5), torch.tensor(2.5))
     with pytest.raises(Exception, match=r"expected a 0-d tensor, got a float .*not \.item\(\)"):
         compare(torch.tensor(2.5), 2.5)
@@ -498,6 +498,8 @@ def _mutate(value: Any) -> None:
 
 @pytest.mark.parametrize("exercise", EXERCISES, ids=IDS)
 def test_every_exercise_fails_an_answer_that_changes_its_input(exercise):
+    if exercise.adapt is not None:
+        pytest.skip(f"{exercise.name}: the reader's answer is adapted before the cases call it (its own tests cover this)")
     cases = exercise.draw_cases(0)
     target = next((i for i, c in enumerate(cases) if _mutable_args(c)), None)
     if target is None:
@@ -545,6 +547,8 @@ def _has_numbers(value: Any, kinds: tuple[type, ...] = (int, float)) -> bool:
 
 @pytest.mark.parametrize("exercise", EXERCISES, ids=IDS)
 def test_every_exercise_accepts_numbers_equal_in_value(exercise):
+    if exercise.adapt is not None:
+        pytest.skip(f"{exercise.name}: the reader's answer is adapted before the cases call it (its own tests cover this)")
     case = exercise.draw_cases(0)[0]
     answer = exercise.reference(*case.args, **case.kwargs)
     if not _has_numbers(answer):
@@ -564,6 +568,8 @@ def test_every_exercise_accepts_numbers_equal_in_value(exercise):
 
 @pytest.mark.parametrize("exercise", EXERCISES, ids=IDS)
 def test_every_exercise_survives_a_crashing_answer(exercise):
+    if exercise.adapt is not None:
+        pytest.skip(f"{exercise.name}: the reader's answer is adapted before the cases call it (its own tests cover this)")
     class Unprintable(Exception):
         def __str__(self):
             raise RuntimeError
@@ -857,6 +863,16 @@ def _generate_package(model, idx, max_new_tokens, *, kv_step=None, **settings):
     return generate(model, idx, max_new_tokens, **settings)  # needs a cache the reader's GPT does not have
 
 
+def _train_loop_book(model, data, **settings):
+    from gpt2lib.exercises.ch05_train_loop import book_train
+
+    return book_train(model, data, **settings)
+
+
+def _train_loop_last_step_dropped(model, data, **settings):
+    return _train_loop_book(model, data, **settings)[:-1]  # range(1, max_steps): one step short
+
+
 def _training_step_manual_loss(model, optimizer, batches, max_norm):
     losses = []
     for x, y in batches:
@@ -1095,6 +1111,7 @@ ALTERNATIVES: dict[str, list[Callable]] = {
     "kv_cache_step": [_kv_step_with(lambda T, T_k: torch.ones(T, T_k, dtype=torch.bool).tril(T_k - T))],
     "training_step": [_training_step_manual_loss],
     "generate": [_generate_sample_next],
+    "train_loop": [_train_loop_book],  # more in test_exercises_ch05_loop.py
 }
 # chapter 5's module exercises (MLP, block, init, GPT): their answers are classes, written in their own file
 from test_exercises_ch05_modules import ALTERNATIVES as _MODULE_ALTERNATIVES  # noqa: E402
@@ -1210,6 +1227,7 @@ WRONG: dict[str, list[Callable]] = {
                       _kv_step_with(lambda T, T_k: torch.ones(T, T_k, dtype=torch.bool).tril(T_k - T), heads="reshaped")],
     "training_step": [_training_step_clip_after],
     "generate": [_generate_package],
+    "train_loop": [_train_loop_last_step_dropped],  # more in test_exercises_ch05_loop.py
 }
 WRONG.update(_MODULE_WRONG)
 

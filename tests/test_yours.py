@@ -99,6 +99,14 @@ def test_classes_aliases_and_earlier_pieces_are_carried(shell, capsys):
     assert "import math" in code["imports"] and "from gpt2lib.attention import causal_mask" in code["imports"]
 
 
+def test_a_decorated_function_is_saved_with_its_decorator(shell, capsys):
+    run, ns = shell
+    run("import torch\n@torch.no_grad()\ndef my_gelu(x):\n    return x * 2\n"
+        "from gpt2lib.exercises import yours\ncode = yours.capture(my_gelu)")
+    assert ns["code"]["blocks"] == [["my_gelu", "@torch.no_grad()\ndef my_gelu(x):\n    return x * 2\n"]]
+    assert ns["code"]["imports"] == ["import torch"]
+
+
 def test_values_a_module_cannot_carry_are_named(shell, capsys):
     run, _ = shell
     run("import torch\nscale = 3.0\ndef my_gelu(x):\n    return x * scale\n"

@@ -100,11 +100,23 @@ class Exercise:
         # a class exercise: ``adapt(cls)`` is the function the cases call (build it, load weights, run it);
         # the reference and the mistakes are given as classes too and adapted the same way
         self.adapt = adapt
-        self.reference, self._cases = (adapt(reference) if adapt else reference), cases
-        self.mistakes = [Mistake(m.hint, adapt(m.fn)) for m in mistakes] if adapt else list(mistakes)
+        self.reference, self._cases = self._adapted(reference), cases
+        self.mistakes = [Mistake(m.hint, self._adapted(m.fn)) for m in mistakes]
         self.int_required = int_required
         self._custom_compare = compare
         self._compare = compare if compare is not None else self._default_compare
+
+    def _adapted(self, answer: Any) -> Callable[..., Any]:
+        """What the cases call for ``answer``: ``adapt(answer)`` for a class exercise, once (the reference and
+        the mistakes are adapted already, and a test may pass them back to :meth:`check`)."""
+        if self.adapt is None or getattr(answer, "_gpt2lib_adapted", False):
+            return answer
+        fn = self.adapt(answer)
+        try:
+            fn._gpt2lib_adapted = True  # type: ignore[attr-defined]
+        except AttributeError:
+            pass  # a callable that takes no attributes: adapting it again is the adapter's business
+        return fn
 
     def _default_compare(self, expected: Any, got: Any) -> None:
         compare(expected, got, int_required=self.int_required)
@@ -189,7 +201,7 @@ class Exercise:
             return self._finish(False, record)
         seed = random.randrange(2**31) if seed is None else seed
         with self._autograd():
-            verdict = self._run(self.adapt(fn) if self.adapt else fn, seed)
+            verdict = self._run(self._adapted(fn), seed)
         if verdict is None:  # the untouched placeholder: not an attempt, nothing is recorded
             return False
         return self._finish(verdict, record, fn)

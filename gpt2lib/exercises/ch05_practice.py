@@ -6,7 +6,7 @@ the gradient norm and steps the optimizer, in that order; the learning rate warm
 along half a cosine. Each checker knows the classic mistakes: no shift or a shift the wrong way,
 probabilities where log-probabilities belong, a sum where the mean belongs, a loss cut off from the
 graph, a cosine without its one-half. (The model's exercises are in ``ch05_model``; the training step,
-5.6, in ``ch05_training_step``.)
+5.9, in ``ch05_training_step``; the whole loop, 5.11, in ``ch05_train_loop``.)
 """
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from torch import Tensor
 
 from ._core import Case, CheckFailed, Exercise, Mistake, compare, register
 
-# --- 5.4 windows into (input, target) pairs ------------------------------------------------------
+# --- 5.7 windows into (input, target) pairs ------------------------------------------------------
 
 
 def _make_batch(data: Tensor, starts: list[int], block_size: int) -> tuple[Tensor, Tensor]:
@@ -53,7 +53,7 @@ def _batch_cases(rng):
 
 
 check_make_batch = register(Exercise(
-    "make_batch", number="5.4", chapter=5, title="Input and target windows for next-token prediction", level="easy", minutes=5,
+    "make_batch", number="5.7", chapter=5, title="Input and target windows for next-token prediction", level="easy", minutes=5,
     reference=_make_batch, cases=_batch_cases,
     mistakes=[
         Mistake("your numbers match targets that are not shifted: y[t] is the token after x[t], data[s + 1 : s + 1 + block_size]", _batch_unshifted),
@@ -62,7 +62,7 @@ check_make_batch = register(Exercise(
     ],
 ))
 
-# --- 5.5 the next-token loss -------------------------------------------------------------------------
+# --- 5.8 the next-token loss -------------------------------------------------------------------------
 
 
 def _next_token_loss(logits: Tensor, idx: Tensor) -> Tensor:
@@ -110,7 +110,7 @@ def _compare_loss(expected: Tensor, got: object) -> None:
 
 
 check_next_token_loss = register(Exercise(
-    "next_token_loss", number="5.5", chapter=5, title="The mean cross-entropy of each position against the next token", level="medium", minutes=10,
+    "next_token_loss", number="5.8", chapter=5, title="The mean cross-entropy of each position against the next token", level="medium", minutes=10,
     reference=_next_token_loss, cases=_loss_cases, compare=_compare_loss, grad=True,
     mistakes=[
         Mistake("your numbers match a loss with no shift: the logits at position t predict token t + 1, so pair logits[:, :-1] with idx[:, 1:]", _loss_no_shift),
@@ -120,7 +120,7 @@ check_next_token_loss = register(Exercise(
     ],
 ))
 
-# --- 5.7 the learning-rate schedule ------------------------------------------------------------------
+# --- 5.10 the learning-rate schedule ------------------------------------------------------------------
 
 
 def _lr_at(step: int, lr: float, warmup_steps: int, max_steps: int, min_lr: float) -> float:
@@ -181,7 +181,7 @@ def _lr_reference(step, *, lr, warmup_steps, max_steps, min_lr):
 
 
 check_lr_at = register(Exercise(
-    "lr_at", number="5.7", chapter=5, title="Linear warm-up, then cosine decay to min_lr", level="medium", minutes=10,
+    "lr_at", number="5.10", chapter=5, title="Linear warm-up, then cosine decay to min_lr", level="medium", minutes=10,
     reference=_lr_reference, cases=_lr_cases,
     # learning rates are ~1e-4: the default absolute tolerance (1e-5) would be far too loose
     compare=lambda expected, got: compare(expected, got, atol=1e-12, rtol=1e-6),

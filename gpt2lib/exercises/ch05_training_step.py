@@ -120,7 +120,7 @@ def _compare_step(expected: tuple, got: tuple) -> None:
 
 
 check_training_step = register(Exercise(
-    "training_step", number="5.6", chapter=5, title="The training step: zero_grad, forward, backward, clip, step",
+    "training_step", number="5.9", chapter=5, title="The training step: zero_grad, forward, backward, clip, step",
     level="medium", minutes=10, reference=_training_step, cases=_step_cases, grad=True,
     outcome=_after_training, compare=_compare_step,
     mistakes=[

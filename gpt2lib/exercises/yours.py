@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import ast
 import importlib.util
+import inspect
 import linecache
 import sys
 import textwrap
@@ -41,6 +42,7 @@ def module_path() -> Path:
 
 def _defining_file(obj: Any) -> tuple[str, int] | None:
     """The file (a notebook cell's name in linecache, or a real file) and a line inside ``obj``'s definition."""
+    obj = inspect.unwrap(obj)  # under a decorator (@torch.no_grad()), the function the reader wrote
     if isinstance(obj, types.FunctionType):
         return obj.__code__.co_filename, obj.__code__.co_firstlineno
     if isinstance(obj, type):
@@ -77,6 +79,7 @@ def _definition(obj: Any) -> str:
 
 
 def _namespace(obj: Any) -> dict[str, Any]:
+    obj = inspect.unwrap(obj)
     if isinstance(obj, types.FunctionType):
         return obj.__globals__
     for value in vars(obj).values():  # a method's globals are the namespace the class was written in
