@@ -107,6 +107,18 @@ def test_a_decorated_function_is_saved_with_its_decorator(shell, capsys):
     assert ns["code"]["imports"] == ["import torch"]
 
 
+def test_local_variables_that_share_a_notebook_name_are_not_dependencies(shell, capsys):
+    run, ns = shell
+    run("import torch\nx, loss, step = 1, 2, 3\nclass Base:\n    pass\nbias = 0.5\n"
+        "def my_gelu(x, scale=bias):\n    loss = x * scale\n    for step in range(2):\n        loss = loss + step\n"
+        "    return [loss for loss in (loss,)][0]\n"
+        "class MyBox(Base):\n    size = 3\n    def forward(self, x):\n        step = x\n        return my_gelu(step)\n"
+        "from gpt2lib.exercises import yours\ncode = yours.capture(MyBox)")
+    code = ns["code"]
+    assert [n for n, _ in code["blocks"]] == ["Base", "my_gelu", "MyBox"]
+    assert code["missing"] == ["bias"]  # a default value, read where the function is defined
+
+
 def test_values_a_module_cannot_carry_are_named(shell, capsys):
     run, _ = shell
     run("import torch\nscale = 3.0\ndef my_gelu(x):\n    return x * scale\n"

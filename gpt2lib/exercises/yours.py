@@ -52,6 +52,17 @@ def _defining_file(obj: Any) -> tuple[str, int] | None:
             fn = getattr(fn, "fget", fn)  # properties
             if isinstance(fn, types.FunctionType):
                 return fn.__code__.co_filename, line or fn.__code__.co_firstlineno
+        # a class without a method of its own: the latest cell run that defines a class of that name
+        for filename, entry in reversed(list(linecache.cache.items())):
+            if len(entry) < 3 or not entry[2] or entry[1] is not None:
+                continue  # IPython registers its cells without a modification time; real files have one
+            try:
+                tree = ast.parse("".join(entry[2]))
+            except SyntaxError:
+                continue
+            for node in tree.body:
+                if isinstance(node, ast.ClassDef) and node.name == obj.__name__:
+                    return filename, line or node.lineno
     return None
 
 
@@ -109,6 +120,39 @@ def _import_line(name: str, value: Any) -> str | None:
     return None
 
 
+def _code_names(obj: Any) -> set[str]:
+    """The global (and attribute) names the compiled code of ``obj`` reads; never its local variables."""
+    obj = inspect.unwrap(obj)
+    codes = [obj.__code__] if isinstance(obj, types.FunctionType) else [
+        fn.__code__ for fn in (getattr(getattr(v, "__func__", v), "fget", getattr(v, "__func__", v))
+                               for v in vars(obj).values()) if isinstance(fn, types.FunctionType)]
+    names: set[str] = set()
+    while codes:
+        code = codes.pop()
+        names.update(code.co_names)
+        codes.extend(c for c in code.co_consts if isinstance(c, types.CodeType))
+    return names
+
+
+def _global_names(obj: Any, source: str) -> set[str]:
+    """The names ``obj``'s definition takes from the notebook: those its code reads as globals, and those
+    evaluated where it is defined (decorators, default values, a class's bases and class-level statements)."""
+    tree = ast.parse(source).body[0]
+    loads = lambda node: {n.id for n in ast.walk(node) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
+    at_definition: set[str] = set()
+    for node in [*tree.decorator_list, *getattr(tree, "bases", []), *getattr(tree, "keywords", [])]:
+        at_definition |= loads(node)
+    if isinstance(tree, ast.ClassDef):
+        for stmt in tree.body:
+            if not isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                at_definition |= loads(stmt)
+            else:
+                at_definition |= set().union(*[loads(d) for d in [*stmt.decorator_list, *stmt.args.defaults]])
+    else:
+        at_definition |= set().union(*[loads(d) for d in [*tree.args.defaults, *tree.args.kw_defaults] if d])
+    return (loads(tree) & _code_names(obj)) | at_definition
+
+
 def capture(obj: Any) -> dict[str, Any]:
     """``obj``'s source and everything of yours it uses, as the record keeps it.
 
@@ -125,7 +169,7 @@ def capture(obj: Any) -> dict[str, Any]:
         seen.add(id(value))
         source = _definition(value)
         namespace = _namespace(value)
-        used = {n.id for n in ast.walk(ast.parse(source)) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
+        used = _global_names(value, source)
         for name in sorted(used):
             if name not in namespace or name == value.__name__:
                 continue  # a builtin, a local variable, or the definition itself
