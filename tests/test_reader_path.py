@@ -78,7 +78,7 @@ def test_the_chapters_that_run_the_readers_code_are_chapters_4_to_6():
 PROMISED = {
     "04_attention_math": {"attention_module"},
     "05_1_model": {"attention_module", "gelu", "mlp_module", "block_module", "gpt_init", "gpt_model"},
-    "05_2_training": {"gpt_model", "train_loop"},
+    "05_2_training": {"gpt_model", "make_batch", "training_step", "lr_at", "train_loop"},
     "05_3_evaluation": {"gpt_model", "train_loop"},
     "06_applications": {"gpt_model", "top_k_filter", "top_p_filter", "kv_cache_step", "generate"},
 }
