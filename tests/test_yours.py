@@ -161,6 +161,10 @@ def test_a_lambda_passes_but_is_not_saved(shell, capsys):
     out = capsys.readouterr().out
     assert "✓" in out and "could not be saved into my_gpt2lib.py" in out
     assert use("softmax", book=len).__name__ == "<lambda>"  # this session still has it
+    yours.forget_runtime()
+    capsys.readouterr()
+    assert use("softmax", book=len) is len
+    assert "passed, but your code for it is not in my_gpt2lib.py" in capsys.readouterr().out
 
 
 def test_use_names_an_unknown_exercise():

@@ -330,5 +330,9 @@ def use(exercise: str, book: Any) -> Any:
             obj = pieces[exercise]
             print(f"→ using your {getattr(obj, '__name__', exercise)} from {path.name}: {label}, passed earlier.")
             return obj
-    print(f"→ using the book's {name}: {label} is not passed yet.")
+    if progress.load().get(exercise, {}).get("passed"):  # passed, but what passed was not kept (a lambda, say)
+        print(f"→ using the book's {name}: {label} passed, but your code for it is not in {path.name}; "
+              "run your passing answer again to save it.")
+    else:
+        print(f"→ using the book's {name}: {label} is not passed yet.")
     return book
