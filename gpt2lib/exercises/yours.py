@@ -330,7 +330,8 @@ def use(exercise: str, book: Any) -> Any:
             obj = pieces[exercise]
             print(f"→ using your {getattr(obj, '__name__', exercise)} from {path.name}: {label}, passed earlier.")
             return obj
-    if progress.load().get(exercise, {}).get("passed"):  # passed, but what passed was not kept (a lambda, say)
+    entry = progress.load().get(exercise)
+    if isinstance(entry, dict) and entry.get("passed"):  # passed, but what passed was not kept (a lambda, say)
         print(f"→ using the book's {name}: {label} passed, but your code for it is not in {path.name}; "
               "run your passing answer again to save it.")
     else:
