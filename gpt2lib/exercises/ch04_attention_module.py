@@ -45,16 +45,10 @@ class BookCausalSelfAttention(nn.Module):
 # --- the mistakes: the book's module with one step done wrong ------------------------------------------
 
 
-class _Variant(nn.Module):
-    """The book's computation with switches, one per mistake (each subclass turns one on)."""
+class _Variant(BookCausalSelfAttention):
+    """The book's module with switches, one per mistake (each subclass turns one on)."""
 
     mask, scale, split, merge, order, dim, out = "causal", "head", "view_transpose", "transpose", "qkv", -1, True
-
-    def __init__(self, n_embd: int, n_head: int) -> None:
-        super().__init__()
-        self.n_head = n_head
-        self.w_qkv = nn.Linear(n_embd, 3 * n_embd)
-        self.w_o = nn.Linear(n_embd, n_embd)
 
     def _split(self, t: Tensor) -> Tensor:
         B, T, C = t.shape

@@ -18,10 +18,10 @@ import math
 import random
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from ._core import Case, CheckFailed, Exercise, Mistake, compare, register
+from .ch05_modules import BookGPT
 
 
 def _kv_step(model: torch.nn.Module, ids: torch.Tensor, past: list, *, offset: bool = True,
@@ -104,44 +104,16 @@ class _Attention(nn.Module):
         return self.w_o((torch.softmax(scores, dim=-1) @ v).transpose(1, 2).reshape(B, T, C))
 
 
-class _Block(nn.Module):
-    def __init__(self, config) -> None:  # noqa: ANN001 - a GPTConfig
-        from ..model import MLP
-
-        super().__init__()
-        self.ln_1 = nn.LayerNorm(config.n_embd)
-        self.attn = _Attention(config.n_embd, config.n_head)
-        self.ln_2 = nn.LayerNorm(config.n_embd)
-        self.mlp = MLP(config)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = x + self.attn(self.ln_1(x))
-        return x + self.mlp(self.ln_2(x))
-
-
-class ReaderShapedGPT(nn.Module):
-    """A GPT with the interface of the reader's ``MyGPT`` (chapter 5): the package's parameter names and
+class ReaderShapedGPT(BookGPT):
+    """A GPT with the interface of the reader's ``MyGPT`` (chapter 5): the book's answer to exercise 5.6, whose
+    attention keeps its head count under a name of its own. The package's parameter names and
     ``forward(idx, targets=None) -> (logits, loss)``, and nothing more (no cache, no ``hidden_states``, no
     ``generate``). Checkers hand it to an answer that must work on the reader's model too."""
 
     def __init__(self, config) -> None:  # noqa: ANN001 - a GPTConfig
-        super().__init__()
-        self.config = config
-        self.wte = nn.Embedding(config.vocab_size, config.n_embd)
-        self.wpe = nn.Embedding(config.block_size, config.n_embd)
-        self.blocks = nn.ModuleList(_Block(config) for _ in range(config.n_layer))
-        self.ln_f = nn.LayerNorm(config.n_embd)
-        self.lm_head = nn.Linear(config.n_embd, config.vocab_size, bias=False)
-        self.lm_head.weight = self.wte.weight
-
-    def forward(self, idx: torch.Tensor, targets: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
-        x = self.wte(idx) + self.wpe(torch.arange(idx.size(1), device=idx.device))
+        super().__init__(config)
         for block in self.blocks:
-            x = block(x)
-        logits = self.lm_head(self.ln_f(x))
-        if targets is None:
-            return logits, None
-        return logits, F.cross_entropy(logits.flatten(0, 1), targets.flatten())
+            block.attn = _Attention(config.n_embd, config.n_head)
 
     @classmethod
     def like(cls, model: nn.Module) -> "ReaderShapedGPT":
