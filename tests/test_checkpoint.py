@@ -17,7 +17,7 @@ from gpt2lib.model import GPT, GPTConfig
 from gpt2lib.training import (CheckpointError, DivergedError, FolderBusyError, NonFiniteWeightsError, TrainConfig,
                               load_checkpoint, save_checkpoint, train)
 from gpt2lib.training import checkpoint as ckpt_mod
-from gpt2lib.training import loop as loop_mod
+from gpt2lib.training.sources import TokenWindows
 
 pytestmark = pytest.mark.usefixtures("private_cache")
 
@@ -64,7 +64,7 @@ def test_the_final_checkpoint_is_written_before_the_final_evaluation(tmp_path, d
     def failing_eval(*args, **kwargs):
         raise RuntimeError("the evaluation failed")
 
-    monkeypatch.setattr(loop_mod, "evaluate_loss", failing_eval)
+    monkeypatch.setattr(TokenWindows, "val_loss", failing_eval)
     with pytest.raises(RuntimeError, match="evaluation failed"):
         train(tiny_model(), data, quick(), folder=tmp_path / "run", progress=False)
     assert json.loads((tmp_path / "run" / "checkpoint.json").read_text())["step"] == 4

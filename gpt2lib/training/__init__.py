@@ -4,6 +4,7 @@
 - :mod:`.config`: :class:`TrainConfig` (checked where it is made) and :class:`TrainResult`;
 - :mod:`.loop`: :func:`train` as named steps (accumulation, clipping, bf16, compile, DDP);
 - :mod:`.checkpoint`: safetensors + JSON, written atomically, one run per folder; exact resume;
+- :mod:`.sources`: where batches come from: windows of a token stream, or fine-tuning examples;
 - :mod:`.distributed`: DistributedDataParallel under ``torchrun`` (gloo on CPU, NCCL on GPUs);
 """
 from __future__ import annotations
@@ -13,6 +14,7 @@ from .checkpoint import (CheckpointError, FolderBusyError, NonFiniteWeightsError
 from .config import TrainConfig, TrainResult
 from .loop import DivergedError, train
 from .schedule import lr_at, make_optimizer, param_groups
+from .sources import BatchSource
 
-__all__ = ["TrainConfig", "TrainResult", "train", "lr_at", "make_optimizer", "param_groups",
+__all__ = ["BatchSource", "TrainConfig", "TrainResult", "train", "lr_at", "make_optimizer", "param_groups",
            "CheckpointError", "FolderBusyError", "NonFiniteWeightsError", "DivergedError", "save_checkpoint", "load_checkpoint", "read_checkpoint_info"]

@@ -22,15 +22,12 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
-import numpy as np
 import torch
 from torch import nn
 
 from .._compat import renamed
 from ..atomic import write_text_atomic
-from ..batches import get_batch
 from ..data import TokenData
-from ..evaluation import evaluate_loss
 from ..model import GPT
 from ..runtime import InputError, UserError, autocast
 from . import distributed
@@ -38,6 +35,7 @@ from .checkpoint import NonFiniteWeightsError, load_training_state, save_checkpo
 from .folder import TOKENIZER, CheckpointError, clean_folder, has_checkpoint, hold_folder
 from .config import MAX_LR, TrainConfig, TrainResult
 from .schedule import lr_at, make_optimizer
+from .sources import BatchSource, as_source
 
 __all__ = ["TrainConfig", "TrainResult", "DivergedError", "train", "MAX_LR"]
 
@@ -68,11 +66,14 @@ def _metrics_file(folder: Path, resumed_step: int) -> Any:
 
 
 @renamed(out_dir="folder")
-def train(model: nn.Module, data: TokenData, config: TrainConfig | None = None, *,
+def train(model: nn.Module, data: TokenData | BatchSource, config: TrainConfig | None = None, *,
           folder: str | Path | None = None, resume: bool = False, tokenizer: Any = None,
           progress: bool = True, callback: Callable[[dict[str, Any]], None] | None = None,
           extra_info: dict[str, Any] | None = None) -> TrainResult:
     """Train ``model`` on ``data.train`` in place; return the logged history.
+
+    ``data`` is a :class:`~gpt2lib.data.TokenData` (random windows of the training ids) or any
+    :class:`~gpt2lib.training.sources.BatchSource` (fine-tuning examples: :mod:`gpt2lib.finetune`).
 
     With ``folder``, writes ``metrics.jsonl`` and checkpoints there. A ``folder`` that already holds
     a checkpoint is refused unless ``resume=True``, which continues that run exactly. Under ``torchrun``
@@ -81,32 +82,15 @@ def train(model: nn.Module, data: TokenData, config: TrainConfig | None = None, 
     config = config or TrainConfig()
     if not isinstance(config, TrainConfig):
         raise TypeError(f"config must be a TrainConfig, got {type(config).__name__}")
-    if not isinstance(data, TokenData):
-        raise TypeError(f"data must be a TokenData from gpt2lib.data.prepare(...), got {type(data).__name__}")
+    source = as_source(data)
     raw: nn.Module = model
     mcfg = getattr(raw, "config", None)
     if mcfg is None:
         raise TypeError(f"model must be a gpt2lib GPT (with .config), got {type(model).__name__}")
-    if data.vocab_size > mcfg.vocab_size:
-        raise InputError(f"the data's tokenizer has {data.vocab_size} ids but the model only {mcfg.vocab_size}; "
-                         f"build the model with vocab_size={data.vocab_size}")
-    # The ids are checked here, once, so that every step's forward can skip reading them back from the device.
-    top = max((int(np.asarray(ids).max()) for ids in (data.train, data.val) if len(ids)), default=0)
-    if top >= mcfg.vocab_size:
-        raise InputError(f"the data holds token id {top}, but the model has only {mcfg.vocab_size} ids; "
-                         f"was it encoded with a tokenizer of a different vocabulary?")
     block = int(config.block_size or mcfg.block_size)
     if block > mcfg.block_size:
         raise InputError(f"block_size {block} is longer than the model's context {mcfg.block_size}")
-    # Both splits must hold a window of block + 1 tokens, or the run would fail only at its end.
-    short = [(name, len(ids)) for name, ids in (("training", data.train), ("validation", data.val))
-             if len(ids) < block + 1]
-    if short:
-        fits = min(len(data.train), len(data.val)) - 1
-        raise InputError(f"the {' and '.join(f'{name} split ({n} tokens)' for name, n in short)} cannot fill "
-                         f"one window of block_size + 1 = {block + 1} tokens; "
-                         + (f"use --block-size {fits} or less, or " if fits >= 1 else "")
-                         + "give a longer corpus")
+    source.check(mcfg, block)
 
     dist = distributed.setup(config.device)
     per_step = dist.world_size * config.grad_accum
@@ -129,7 +113,7 @@ def train(model: nn.Module, data: TokenData, config: TrainConfig | None = None, 
             if not has_checkpoint(out):
                 (out / TOKENIZER).unlink(missing_ok=True)  # an abandoned start's tokenizer is not ours
             clean_folder(out)
-        run = _Run(raw, data, config, dist, block, micro, out, resume, tokenizer, extra_info)
+        run = _Run(raw, source, config, dist, block, micro, out, resume, tokenizer, extra_info)
         return run.until_done(progress, callback)
 
 
@@ -137,10 +121,10 @@ class _Run:
     """One run, as named steps: :meth:`optimizer_step` (schedule, batch, forward and backward over the
     micro-batches, clip, guard, step), :meth:`log_row`, :meth:`checkpoint`, :meth:`evaluate`."""
 
-    def __init__(self, raw: nn.Module, data: TokenData, config: TrainConfig, dist: distributed.DistInfo,
+    def __init__(self, raw: nn.Module, source: BatchSource, config: TrainConfig, dist: distributed.DistInfo,
                  block: int, micro: int, out: Path | None, resume: bool, tokenizer: Any,
                  extra_info: dict[str, Any] | None) -> None:
-        self.raw, self.data, self.config, self.dist = raw, data, config, dist
+        self.raw, self.source, self.config, self.dist = raw, source, config, dist
         self.block, self.micro, self.out, self.tokenizer, self.extra_info = block, micro, out, tokenizer, extra_info
         self.device = dist.device
         raw.to(self.device)
@@ -173,11 +157,11 @@ class _Run:
         for group in self.optimizer.param_groups:
             group["lr"] = lr
         # Every process draws the same global batch and keeps its own rows of it.
-        starts = torch.randint(len(self.data.train) - self.block, (config.batch_size,), generator=self.gen)
-        starts = starts.view(config.grad_accum, dist.world_size, self.micro)[:, dist.rank]
+        picks = self.source.draw(self.gen, config.batch_size, self.block)
+        picks = picks.view(config.grad_accum, dist.world_size, self.micro)[:, dist.rank]
         loss_sum = torch.zeros((), device=self.device)
         for m in range(config.grad_accum):
-            x, y = get_batch(self.data.train, self.micro, self.block, device=self.device, starts=starts[m])
+            x, y = self.source.batch(picks[m], self.block, self.device)
             # Gradients are averaged across processes only at the last micro-batch.
             last_micro = not dist.enabled or m == config.grad_accum - 1
             with contextlib.nullcontext() if last_micro else self.fwd.no_sync():
@@ -221,7 +205,7 @@ class _Run:
         try:
             save_checkpoint(self.raw, self.out, optimizer=self.optimizer, step=self.step, train_config=self.config,
                             rng=_rng_state(self.gen), tokenizer=self.tokenizer,
-                            extra={"data": {"name": self.data.name, "vocab_size": self.data.vocab_size},
+                            extra={"data": self.source.describe(),
                                    **(self.extra_info or {})})
         except NonFiniteWeightsError:
             raise self.diverged("the weights became NaN or infinite", self.step) from None
@@ -229,9 +213,13 @@ class _Run:
 
     def evaluate(self) -> float:
         """The validation loss (dropout off), over ``eval_batches`` batches or the whole split."""
-        loss, _ = evaluate_loss(self.raw, self.data.val, block_size=self.block, batch_size=max(self.micro, 8),
-                                max_batches=self.config.eval_batches, device=self.device)
-        return loss
+        was_training = self.raw.training
+        self.raw.eval()
+        try:
+            return self.source.val_loss(self.raw, block=self.block, batch_size=max(self.micro, 8),
+                                        max_batches=self.config.eval_batches, device=self.device)
+        finally:
+            self.raw.train(was_training)
 
     def until_done(self, progress: bool, callback: Callable[[dict[str, Any]], None] | None) -> TrainResult:
         """Step until ``max_steps``: log, checkpoint and evaluate on their intervals; return the history."""
