@@ -1,0 +1,145 @@
+"""How well a fine-tuned model does, and what it must beat.
+
+Classification: accuracy, against the majority class and a bag-of-words logistic regression (word
+counts in, a class out: what a model that ignores word order can do). Questions: greedy answers, scored
+by exact match and token F1 (the SQuAD measures, Rajpurkar et al. 2016: lower-cased words, punctuation
+dropped; F1 is the harmonic mean of the precision and recall of the answer's words).
+"""
+from __future__ import annotations
+
+import re
+from collections import Counter
+from typing import Any, Sequence
+
+import torch
+from torch import nn
+
+from ..runtime import InputError, seed_everything
+from .batches import prompt_text
+from .tasks import Example
+
+__all__ = ["accuracy", "majority_baseline", "bag_of_words_baseline", "answer_questions", "normalise",
+           "exact_match", "token_f1"]
+
+
+def _pad_rows(rows: Sequence[Sequence[int]], pad_id: int, width: int | None = None) -> torch.Tensor:
+    width = width or max(len(r) for r in rows)
+    return torch.tensor([list(r) + [pad_id] * (width - len(r)) for r in rows], dtype=torch.long)
+
+
+@torch.no_grad()
+def accuracy(model: nn.Module, items: Sequence[tuple[list[int], int]], *, batch_size: int = 64) -> float:
+    """The fraction of encoded ``(ids, label)`` items a :class:`~gpt2lib.finetune.heads.Classifier` gets right."""
+    was_training = model.training
+    model.eval()
+    device = next(model.parameters()).device
+    right = 0
+    try:
+        for start in range(0, len(items), batch_size):
+            chunk = items[start:start + batch_size]
+            logits, _ = model(_pad_rows([ids for ids, _ in chunk], model.pad_id).to(device))
+            right += int((logits.argmax(-1).cpu() == torch.tensor([label for _, label in chunk])).sum())
+    finally:
+        model.train(was_training)
+    return right / len(items)
+
+
+def majority_baseline(train: Sequence[Example], test: Sequence[Example]) -> float:
+    """The test accuracy of always answering the training set's most common label."""
+    top = Counter(ex.label for ex in train).most_common(1)[0][0]
+    return sum(ex.label == top for ex in test) / len(test)
+
+
+def _words(text: str) -> list[str]:
+    return re.findall(r"\w+", text.lower())
+
+
+def bag_of_words_baseline(train: Sequence[Example], test: Sequence[Example], *, steps: int = 300,
+                          weight_decay: float = 1e-3, seed: int = 0) -> float:
+    """The test accuracy of a logistic regression on word counts (the training set's words), trained
+    full-batch with Adam; word order is invisible to it."""
+    vocab = {w: i for i, w in enumerate(sorted({w for ex in train for w in _words(ex.text)}))}
+    classes = sorted({ex.label for ex in train})
+
+    def counts(examples: Sequence[Example]) -> torch.Tensor:
+        x = torch.zeros(len(examples), len(vocab))
+        for row, ex in enumerate(examples):
+            for w in _words(ex.text):
+                if w in vocab:
+                    x[row, vocab[w]] += 1
+        return x
+
+    seed_everything(seed)
+    x, y = counts(train), torch.tensor([classes.index(ex.label) for ex in train])
+    linear = nn.Linear(len(vocab), len(classes))
+    opt = torch.optim.Adam(linear.parameters(), lr=0.05, weight_decay=weight_decay)
+    for _ in range(steps):
+        opt.zero_grad()
+        nn.functional.cross_entropy(linear(x), y).backward()
+        opt.step()
+    with torch.no_grad():
+        pred = linear(counts(test)).argmax(-1)
+    return sum(classes[int(p)] == ex.label for p, ex in zip(pred, test)) / len(test)
+
+
+@torch.no_grad()
+def answer_questions(model: nn.Module, tokenizer: Any, questions: Sequence[str], *, max_new_tokens: int = 48,
+                     batch_size: int = 64) -> list[str]:
+    """Greedy answers to ``questions`` asked in the prompt format, each cut at end-of-text.
+
+    A batch of prompts of different lengths is padded on the right: each row's next token is read at its
+    own last position and written just after it, so padding never moves a real token's position."""
+    if max_new_tokens < 1:
+        raise InputError(f"max_new_tokens must be >= 1, got {max_new_tokens}")
+    eot, block = tokenizer.eos_token_id, model.config.block_size
+    was_training = model.training
+    model.eval()
+    device = next(model.parameters()).device
+    answers: list[str] = []
+    try:
+        for start in range(0, len(questions), batch_size):
+            prompts = [tokenizer.encode(prompt_text(q)) for q in questions[start:start + batch_size]]
+            longest = max(len(p) for p in prompts)
+            if longest + max_new_tokens > block:
+                raise InputError(f"a prompt of {longest} tokens leaves no room for {max_new_tokens} new ones in a "
+                                 f"context of {block}; ask shorter questions or fewer new tokens")
+            seq = _pad_rows(prompts, eot, longest + max_new_tokens).to(device)
+            ends = torch.tensor([len(p) for p in prompts], device=device)   # where each row's next token goes
+            done = torch.zeros(len(prompts), dtype=torch.bool, device=device)
+            rows = torch.arange(len(prompts), device=device)
+            for _ in range(max_new_tokens):
+                width = int(ends.max())
+                logits, _ = model(seq[:, :width])
+                nxt = logits[rows, ends - 1].argmax(-1)
+                seq[rows[~done], ends[~done]] = nxt[~done]
+                done |= nxt == eot
+                ends = torch.where(done, ends, ends + 1)
+                if bool(done.all()):
+                    break
+            for row, p in enumerate(prompts):
+                new = seq[row, len(p):].tolist()
+                answers.append(tokenizer.decode(new[:new.index(eot)] if eot in new else new).strip())
+    finally:
+        model.train(was_training)
+    return answers
+
+
+def normalise(text: str) -> str:
+    """Lower case, words only (punctuation and quotes dropped), single spaces."""
+    return " ".join(_words(text))
+
+
+def exact_match(prediction: str, reference: str) -> bool:
+    return normalise(prediction) == normalise(reference)
+
+
+def token_f1(prediction: str, reference: str) -> float:
+    """The F1 of the words ``prediction`` shares with ``reference`` (each word counted as often as both have it)."""
+    pred, ref = _words(prediction), _words(reference)
+    if not pred or not ref:
+        return float(pred == ref)
+    common = sum((Counter(pred) & Counter(ref)).values())
+    if common == 0:
+        return 0.0
+    precision, recall = common / len(pred), common / len(ref)
+    return 2 * precision * recall / (precision + recall)

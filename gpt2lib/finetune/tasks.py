@@ -1,0 +1,152 @@
+"""Labelled tasks built from the book's corpus (Python's language reference, shipped with the package
+under the PSF licence), so fine-tuning needs no download and every reader gets the same examples.
+
+- **Acceptability** (classification): is a run of words the reference's own text, or the same words in
+  a shuffled order? GPT-1 was fine-tuned on a task of this kind (CoLA, grammatical or not; Radford et
+  al. 2018). A bag of words scores 50% by construction, since both classes hold the same words: only
+  word order tells them apart, which is what a language model has learnt.
+- **Questions** (instructions): "What does ``str.upper()`` do?" answered with the first sentence of its
+  documentation; and "Which section of the reference is this passage from?" answered with the
+  section's title.
+
+Splits are by source: the test items come from the corpus's validation split, which the book's model
+never trained on; the training and validation items from its training split.
+"""
+from __future__ import annotations
+
+import random
+import re
+from dataclasses import dataclass
+
+from ..data import load_text, split_text
+from ..runtime import InputError
+
+__all__ = ["Example", "Splits", "acceptability", "documented_names", "reference_sections", "questions",
+           "split_items"]
+
+# A documented name: an unindented signature line, a blank line, then its indented description.
+_ENTRY = re.compile(r"^((?:object|str)\.\w+(?:\([^\n]*\))?)\n\n((?:   [^\n]+\n)+)", re.M)
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z\"“(*])")
+
+
+@dataclass(frozen=True)
+class Example:
+    """One labelled item: ``text`` (the input, or the question), ``label`` (a class index) or
+    ``answer`` (the text to generate)."""
+
+    text: str
+    label: int | None = None
+    answer: str | None = None
+
+
+@dataclass(frozen=True)
+class Splits:
+    train: list[Example]
+    val: list[Example]
+    test: list[Example]
+
+    def __repr__(self) -> str:
+        return f"Splits(train={len(self.train)}, val={len(self.val)}, test={len(self.test)})"
+
+
+def _prose_paragraphs(text: str) -> list[str]:
+    """The paragraphs of running prose: no indented code or grammar, no headings, no lists."""
+    out = []
+    for block in re.split(r"\n\s*\n", text):
+        lines = block.splitlines()
+        if not lines or any(line.startswith((" ", "\t", "*", "-", "=", "|", "+")) for line in lines):
+            continue
+        if len(lines) == 1 and len(lines[0]) < 60:
+            continue  # a heading or a one-line label
+        out.append(" ".join(line.strip() for line in lines))
+    return out
+
+
+def _word_windows(text: str, words: int, rng: random.Random) -> list[str]:
+    """Non-overlapping runs of ``words`` words from the prose of ``text``, in a random order."""
+    windows = []
+    for para in _prose_paragraphs(text):
+        toks = para.split()
+        windows += [" ".join(toks[i:i + words]) for i in range(0, len(toks) - words + 1, words)]
+    rng.shuffle(windows)
+    return windows
+
+
+def _shuffled(window: str, rng: random.Random) -> str:
+    toks = window.split()
+    for _ in range(100):
+        rng.shuffle(toks)
+        if " ".join(toks) != window:
+            return " ".join(toks)
+    raise InputError(f"cannot shuffle {window!r} into another order")  # every word the same
+
+
+def acceptability(corpus: str = "python-docs", *, words: int = 12, n_train: int = 600, n_val: int = 100,
+                  n_test: int = 100, seed: int = 0) -> Splits:
+    """Runs of ``words`` words, half as written (label 1) and half shuffled (label 0), each source run used
+    once; test items from the corpus's validation split."""
+    if words < 2:
+        raise InputError(f"words must be >= 2 (one word has no order), got {words}")
+    rng = random.Random(seed)
+    train_text, val_text = split_text(load_text(corpus))
+    pool, held = _word_windows(train_text, words, rng), _word_windows(val_text, words, rng)
+    if len(pool) < n_train + n_val or len(held) < n_test:
+        raise InputError(f"the corpus gives {len(pool)} training and {len(held)} test runs of {words} words; "
+                         f"ask for fewer examples (n_train + n_val <= {len(pool)}, n_test <= {len(held)}) or "
+                         f"shorter runs")
+
+    def label(runs: list[str]) -> list[Example]:
+        # alternate, so every split is balanced exactly; then shuffle the order of the examples
+        items = [Example(run, 1) if i % 2 == 0 else Example(_shuffled(run, rng), 0) for i, run in enumerate(runs)]
+        rng.shuffle(items)
+        return items
+
+    return Splits(label(pool[:n_train]), label(pool[n_train:n_train + n_val]), label(held[:n_test]))
+
+
+def documented_names(corpus: str = "python-docs") -> list[tuple[str, str]]:
+    """``(name, first sentence)`` for each documented method (``object.__len__(self)``, ``str.upper()``)."""
+    out = []
+    for m in _ENTRY.finditer(load_text(corpus)):
+        description = " ".join(line.strip() for line in m.group(2).splitlines())
+        description = re.sub(r"\s*\[\d+\]", "", description)  # footnote marks
+        first = _SENTENCE_END.split(description, maxsplit=1)[0]
+        if 20 <= len(first) <= 200:
+            out.append((m.group(1), first))
+    return out
+
+
+def reference_sections(corpus: str = "python-docs") -> list[tuple[str, list[str]]]:
+    """``(title, prose paragraphs)`` for each top-level section (a title underlined with ``*``)."""
+    text = load_text(corpus)
+    heads = list(re.finditer(r"^([^\n]+)\n(\*+)\n", text, re.M))
+    out = []
+    for i, m in enumerate(heads):
+        if len(m.group(2)) != len(m.group(1)):
+            continue
+        body = text[m.end():heads[i + 1].start() if i + 1 < len(heads) else len(text)]
+        paragraphs = [p for p in _prose_paragraphs(body) if len(p) >= 80]
+        if paragraphs:
+            out.append((m.group(1), paragraphs))
+    return out
+
+
+def questions(corpus: str = "python-docs", *, max_chars: int = 160) -> list[Example]:
+    """Both kinds of question, as ``Example(text=question, answer=answer)``: what each documented method
+    does, and which section a passage (its first ``max_chars`` characters, cut at a word) comes from."""
+    items = [Example(f"What does {name} do?", answer=first) for name, first in documented_names(corpus)]
+    for title, paragraphs in reference_sections(corpus):
+        for p in paragraphs:
+            passage = p if len(p) <= max_chars else p[:max_chars].rsplit(" ", 1)[0] + " ..."
+            items.append(Example(f"Which section of the reference is this from? {passage}", answer=title))
+    return items
+
+
+def split_items(items: list[Example], *, val: float = 0.1, test: float = 0.2, seed: int = 0) -> Splits:
+    """A seeded random split of ``items`` (the same items and seed give the same split on every machine)."""
+    if not 0 <= val < 1 or not 0 <= test < 1 or val + test >= 1:
+        raise InputError(f"need 0 <= val, test and val + test < 1, got val={val}, test={test}")
+    order = list(items)
+    random.Random(seed).shuffle(order)
+    n_test, n_val = round(len(order) * test), round(len(order) * val)
+    return Splits(order[n_test + n_val:], order[n_test:n_test + n_val], order[:n_test])

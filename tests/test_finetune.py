@@ -1,0 +1,201 @@
+"""gpt2lib.finetune: the tasks, the masking and padding, the head, LoRA, the scores, and a fine-tuning run
+through train() (its checkpoints and exact resume)."""
+from __future__ import annotations
+
+import copy
+from collections import Counter
+
+import pytest
+import torch
+from torch import nn
+
+from gpt2lib.data import load_text, split_text
+from gpt2lib.finetune import (IGNORE, Classifier, Example, ExampleData, LoRALinear, acceptability, add_lora,
+                              answer_questions, answer_targets, bag_of_words_baseline, count_parameters,
+                              documented_names, exact_match, last_token_states, majority_baseline, merge_lora,
+                              prompt_text, questions, set_trainable, split_items, token_f1)
+from gpt2lib.model import GPT, GPTConfig
+from gpt2lib.runtime import InputError
+from gpt2lib.tokenizer import BPETokenizer
+from gpt2lib.training import TrainConfig, train
+
+TOK = BPETokenizer([], name="bytes")  # 256 byte ids + end-of-text
+
+
+def tiny(block: int = 64) -> GPT:
+    torch.manual_seed(0)
+    return GPT(GPTConfig(vocab_size=TOK.vocab_size, block_size=block, n_layer=2, n_head=2, n_embd=32))
+
+
+# ------------------------------------------------------------------------------------------- tasks
+def test_acceptability_is_balanced_seeded_and_shuffles_the_same_words():
+    a, b = acceptability(n_train=40, n_val=10, n_test=20, seed=3), acceptability(n_train=40, n_val=10, n_test=20, seed=3)
+    assert a == b and a != acceptability(n_train=40, n_val=10, n_test=20, seed=4)
+    for split in (a.train, a.val, a.test):
+        assert Counter(ex.label for ex in split) == {0: len(split) // 2, 1: len(split) // 2}
+        assert all(len(ex.text.split()) == 12 for ex in split)
+    # the test items come from the validation text, which the book's model never trained on
+    val_text = " ".join(split_text(load_text("python-docs"))[1].split())
+    assert all(ex.text in val_text for ex in a.test if ex.label == 1)
+    train_text = " ".join(split_text(load_text("python-docs"))[0].split())
+    assert all(ex.text not in train_text for ex in a.train if ex.label == 0)  # shuffled: another order
+
+
+def test_acceptability_refuses_what_the_corpus_cannot_give():
+    with pytest.raises(InputError, match="ask for fewer"):
+        acceptability(n_test=10_000)
+    with pytest.raises(InputError, match="words must be >= 2"):
+        acceptability(words=1)
+
+
+def test_questions_and_their_split():
+    names = documented_names()
+    assert len(names) > 100 and ("str.upper()", "Return a copy of the string with all the cased characters "
+                                 "converted to uppercase.") in names
+    items = questions()
+    kinds = Counter(ex.text.split()[0] for ex in items)
+    assert kinds["What"] == len(names) and kinds["Which"] > 500
+    s = split_items(items, val=0.1, test=0.2, seed=1)
+    assert len(s.train) + len(s.val) + len(s.test) == len(items) and s == split_items(items, val=0.1, test=0.2, seed=1)
+    assert len(s.test) == round(0.2 * len(items))
+    with pytest.raises(InputError):
+        split_items(items, val=0.5, test=0.5)
+
+
+# -------------------------------------------------------------------------------- masking, padding
+def test_answer_targets_count_the_answer_and_the_stop_only():
+    x, y = answer_targets([5, 6, 7], [8, 9], eot_id=1)
+    assert x == [5, 6, 7, 8, 9] and y == [IGNORE, IGNORE, 8, 9, 1]
+
+
+def test_example_data_pads_on_the_right_and_weights_the_validation_loss_by_target():
+    data = ExampleData([([1, 2, 3], [IGNORE, 3, 4]), ([5], [6])], [([1, 2], [IGNORE, 2])], pad_id=0, vocab_size=10)
+    x, y = data.batch(torch.tensor([0, 1]), 8, torch.device("cpu"))
+    assert x.tolist() == [[1, 2, 3], [5, 0, 0]] and y.tolist() == [[IGNORE, 3, 4], [6, IGNORE, IGNORE]]
+    labels = ExampleData([([1, 2], 0), ([3], 1)], [([1], 0)], pad_id=0, vocab_size=10)
+    assert labels.batch(torch.tensor([1, 0]), 8, torch.device("cpu"))[1].tolist() == [1, 0]
+    with pytest.raises(InputError, match="longer than the run's block_size 2"):
+        data.check(GPTConfig(vocab_size=10, block_size=8, n_layer=1, n_head=1, n_embd=8), 2)
+    with pytest.raises(InputError, match="token id 6"):
+        data.check(GPTConfig(vocab_size=6, block_size=8, n_layer=1, n_head=1, n_embd=8), 8)
+
+
+# ---------------------------------------------------------------------------------------- the head
+def test_last_token_states_reads_each_rows_last_real_position():
+    hidden = torch.arange(2 * 4 * 3, dtype=torch.float).view(2, 4, 3)
+    assert torch.equal(last_token_states(hidden, torch.tensor([2, 4])), torch.stack([hidden[0, 1], hidden[1, 3]]))
+    with pytest.raises(InputError):
+        last_token_states(hidden, torch.tensor([0, 4]))
+
+
+def test_padding_does_not_change_a_classifiers_answer():
+    clf = Classifier(tiny(), 3, pad_id=TOK.eos_token_id).eval()
+    short, long = TOK.encode("ab"), TOK.encode("a longer text")
+    alone = clf(torch.tensor([short]))[0]
+    padded = clf(torch.tensor([short + [TOK.eos_token_id] * (len(long) - len(short)), long]))[0]
+    assert torch.allclose(alone[0], padded[0], atol=1e-6)
+
+
+def test_set_trainable_freezes_all_but_the_named_parameters():
+    clf = Classifier(tiny(), 2, pad_id=0)
+    assert set_trainable(clf, "head") == 32 * 2 + 2
+    assert set_trainable(clf, ["head", "body.blocks.1"]) == 66 + sum(p.numel() for p in clf.body.blocks[1].parameters())
+    assert set_trainable(clf, "all") == count_parameters(clf, trainable=False)
+    with pytest.raises(InputError, match="no parameter is named 'heads'"):
+        set_trainable(clf, "heads")
+
+
+# ------------------------------------------------------------------------------------------- LoRA
+def test_lora_starts_as_the_base_layer_trains_only_a_and_b_and_merges_exactly():
+    torch.manual_seed(0)
+    base = nn.Linear(16, 24)
+    lora = LoRALinear(copy.deepcopy(base), rank=4, alpha=8)
+    x = torch.randn(5, 16)
+    assert torch.equal(lora(x), base(x))  # B = 0: the pre-trained layer, exactly
+    assert count_parameters(lora) == 4 * (16 + 24) and not lora.base.weight.requires_grad
+    lora(x).sum().backward()
+    assert lora.B.grad.abs().sum() > 0 and lora.A.grad.abs().sum() == 0  # A random, B zero: B moves first
+    with torch.no_grad():
+        lora.B.normal_()
+    expected = base(x) + (x @ lora.A.t() @ lora.B.t()) * 2.0  # alpha / rank = 2
+    assert torch.allclose(lora(x), expected, atol=1e-5)
+    assert torch.allclose(lora.merged()(x), lora(x), atol=1e-5)
+
+
+def test_add_lora_wraps_the_attention_and_merge_lora_undoes_it():
+    model = tiny()
+    x = torch.randint(0, 256, (2, 9))
+    before = model(x)[0]
+    wrapped = add_lora(model, rank=2)
+    assert wrapped == [f"blocks.{i}.attn.{n}" for i in range(2) for n in ("w_qkv", "w_o")]
+    assert count_parameters(model) == 2 * (2 * (32 + 96) + 2 * (32 + 32))
+    assert torch.equal(model(x)[0], before)
+    for m in model.modules():
+        if isinstance(m, LoRALinear):
+            torch.nn.init.normal_(m.B)
+    changed = model(x)[0]
+    assert not torch.allclose(changed, before)
+    merge_lora(model)
+    assert not any(isinstance(m, LoRALinear) for m in model.modules())
+    assert torch.allclose(model(x)[0], changed, atol=1e-4)
+    with pytest.raises(InputError, match="no linear layer"):
+        add_lora(tiny(), targets=("q_proj",))
+
+
+# ----------------------------------------------------------------------------------------- scores
+def test_scores():
+    assert token_f1("Return a copy", "return a copy of it") == pytest.approx(2 * 1 * 0.6 / 1.6)
+    assert token_f1("nothing", "else") == 0.0 and token_f1("", "") == 1.0
+    assert exact_match('The "assert" statement', "the assert statement.")
+    texts = [Example("good fine nice", 1), Example("bad awful poor", 0)] * 10
+    assert bag_of_words_baseline(texts, [Example("nice good", 1), Example("poor bad", 0)]) == 1.0
+    assert majority_baseline([Example("a", 1)] * 3 + [Example("b", 0)], [Example("c", 0), Example("d", 1)]) == 0.5
+
+
+def test_batched_answers_equal_answers_one_at_a_time():
+    model = tiny(block=128)
+    qs = ["Why?", "What does str.upper() do?", "x"]
+    together = answer_questions(model, TOK, qs, max_new_tokens=6)
+    assert together == [answer_questions(model, TOK, [q], max_new_tokens=6)[0] for q in qs]
+    with pytest.raises(InputError, match="no room"):
+        answer_questions(model, TOK, qs, max_new_tokens=120)
+
+
+# ----------------------------------------------------------------------------- a fine-tuning run
+def _instruction_data() -> ExampleData:
+    items = [Example(f"What is {i} plus one?", answer=str(i + 1)) for i in range(12)]
+    return ExampleData.for_instructions(items[:10], items[10:], TOK, 64)
+
+
+class Stop(Exception):
+    pass
+
+
+def test_a_fine_tuning_run_resumes_exactly(tmp_path):
+    config = TrainConfig(max_steps=6, batch_size=4, lr=1e-3, warmup_steps=1, eval_interval=3, log_interval=1,
+                         ckpt_interval=3, seed=0, device="cpu")
+    whole = tiny()
+    add_lora(whole, rank=2)
+    start = copy.deepcopy(whole)
+    train(whole, _instruction_data(), config, progress=False)
+
+    def stop_after_the_first_checkpoint(row):
+        if row["step"] == 4:
+            raise Stop
+
+    with pytest.raises(Stop):
+        train(copy.deepcopy(start), _instruction_data(), config, folder=tmp_path / "run", progress=False,
+              callback=stop_after_the_first_checkpoint)
+    resumed = copy.deepcopy(start)
+    result = train(resumed, _instruction_data(), config, folder=tmp_path / "run", resume=True, progress=False)
+    assert result.steps == 6
+    for (name, a), b in zip(whole.state_dict().items(), resumed.state_dict().values()):
+        assert torch.equal(a, b), name
+
+
+def test_prompt_format_is_the_answers_prefix():
+    assert prompt_text("Why?") == "### Question:\nWhy?\n### Answer:\n"
+    data = _instruction_data()
+    ids, targets = data.train[0]
+    kept = [t for t in targets if t != IGNORE]
+    assert TOK.decode(kept[:-1]) == "1" and kept[-1] == TOK.eos_token_id
