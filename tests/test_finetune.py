@@ -88,12 +88,17 @@ def test_last_token_states_reads_each_rows_last_real_position():
         last_token_states(hidden, torch.tensor([0, 4]))
 
 
-def test_padding_does_not_change_a_classifiers_answer():
+def test_the_classifier_reads_the_closing_end_of_text_and_padding_changes_nothing():
     clf = Classifier(tiny(), 3, pad_id=TOK.eos_token_id).eval()
-    short, long = TOK.encode("ab"), TOK.encode("a longer text")
+    eot = TOK.eos_token_id
+    short, long = TOK.encode("ab") + [eot], TOK.encode("a longer text") + [eot]
     alone = clf(torch.tensor([short]))[0]
-    padded = clf(torch.tensor([short + [TOK.eos_token_id] * (len(long) - len(short)), long]))[0]
+    padded = clf(torch.tensor([short + [eot] * (len(long) - len(short)), long]))[0]
     assert torch.allclose(alone[0], padded[0], atol=1e-6)
+    hidden = clf.body.hidden_states(torch.tensor([short]))
+    assert torch.allclose(alone[0], clf.head(hidden[0, len(short) - 1]), atol=1e-6)
+    # a row without end-of-text is read at its last position
+    assert torch.allclose(clf(torch.tensor([short[:-1]]))[0][0], clf.head(hidden[0, len(short) - 2]), atol=1e-6)
 
 
 def test_set_trainable_freezes_all_but_the_named_parameters():
@@ -158,7 +163,7 @@ def test_batched_answers_equal_answers_one_at_a_time():
     together = answer_questions(model, TOK, qs, max_new_tokens=6)
     assert together == [answer_questions(model, TOK, [q], max_new_tokens=6)[0] for q in qs]
     with pytest.raises(InputError, match="no room"):
-        answer_questions(model, TOK, qs, max_new_tokens=120)
+        answer_questions(model, TOK, ["x" * 120], max_new_tokens=4)
 
 
 # ----------------------------------------------------------------------------- a fine-tuning run

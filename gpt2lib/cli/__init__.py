@@ -1,8 +1,10 @@
-"""``python -m gpt2lib train | sample | eval``: the package's loop, sampler and evaluation from a shell.
+"""``python -m gpt2lib train | finetune | sample | eval``: the package's loop, sampler and evaluation from a shell.
 
     python -m gpt2lib train --out runs/docs                      # the book's model, its full schedule
     python -m gpt2lib train --out runs/docs --max-steps 50 --resume
     torchrun --nproc_per_node=2 -m gpt2lib train --out runs/ddp  # the same, with DDP
+    python -m gpt2lib finetune --task questions --out runs/qa          # LoRA on the book's model
+    python -m gpt2lib sample --ckpt runs/qa/merged --prompt "### Question:\nWhat does str.upper() do?\n### Answer:\n"
     python -m gpt2lib sample --ckpt runs/docs --prompt "The if statement" --max-new-tokens 80 --seed 1
     python -m gpt2lib eval --ckpt runs/docs
 
@@ -21,6 +23,7 @@ from typing import Sequence
 
 from ..runtime import UserError
 from .commands import UsageError, evaluate, sample, train
+from .finetune import finetune
 from .parser import build_parser
 
 __all__ = ["main", "build_parser", "UsageError"]
@@ -49,7 +52,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     0 done, 2 the user's input or environment (one line on stderr), 1 a bug (its traceback)."""
     args = build_parser().parse_args(argv)
     try:
-        return {"train": train, "sample": sample, "eval": evaluate}[args.command](args)
+        return {"train": train, "finetune": finetune, "sample": sample, "eval": evaluate}[args.command](args)
     except Exception as exc:
         line = _one_line(exc)
         if line is None:

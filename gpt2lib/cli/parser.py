@@ -38,7 +38,7 @@ def _presets() -> list[str]:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m gpt2lib", description="Train, sample from and evaluate "
                                      "the GPT-2 models of the book 'GPT-2 from scratch'.")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="{train,sample,eval}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="{train,finetune,sample,eval}")
 
     t = sub.add_parser("train", help="train a model (add --resume to continue a run)",
                        description="Train a model and write checkpoints and metrics.jsonl into --out. "
@@ -79,6 +79,40 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--device", choices=["cpu", "cuda", "mps"], default=None, help="default: the best available")
     t.add_argument("--compile", action="store_true", help="torch.compile the model (GPUs: faster after warm-up)")
     t.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    f = sub.add_parser("finetune", help="fine-tune a pre-trained model for one of the book's tasks",
+                       description="Fine-tune a pre-trained model (the book's, a train run's folder, or OpenAI's "
+                       "GPT-2 where it can be had) on a task built from the book's corpus, through the same loop as "
+                       "train (checkpoints, --resume). Prints one JSON object: the test scores before and after. "
+                       "A questions run also writes OUT/merged, a checkpoint that sample and eval read.")
+    f.add_argument("--task", choices=["acceptability", "questions"], default=None,
+                   help="acceptability: the reference's own words or shuffled (classification); questions: what "
+                        "a method does, which section a passage is from (answers generated)")
+    f.add_argument("--out", required=True, type=Path, help="output folder for checkpoints and metrics.jsonl")
+    f.add_argument("--base", default=None,
+                   help="the pre-trained model: 'book' (default, shipped), a checkpoint folder (a train run's "
+                        "--out), or 'gpt2' (OpenAI's, from Hugging Face's cache or hub)")
+    f.add_argument("--method", choices=["full", "lora", "head"], default=None,
+                   help="what trains: every weight, LoRA adapters on the attention (default), or a classifier's "
+                        "head alone")
+    f.add_argument("--rank", type=_positive_int, default=None, help="LoRA's rank r (default 8)")
+    f.add_argument("--alpha", type=_positive_float, default=None, help="LoRA's alpha; the update is scaled by "
+                   "alpha / r (default 16)")
+    f.add_argument("--max-steps", type=_positive_int, default=None,
+                   help="optimizer steps (default: 150 for acceptability, 300 for questions)")
+    f.add_argument("--resume", action="store_true",
+                   help="continue the run in --out with its saved settings; --max-steps, --lr, the intervals "
+                        "and --device may change")
+    f.add_argument("--batch-size", type=_positive_int, default=None, help="examples per step (default 32 / 16)")
+    f.add_argument("--lr", type=_positive_float, default=None,
+                   help="peak learning rate (default: 3e-4 full, 3e-3 LoRA, 1e-2 head)")
+    f.add_argument("--eval-interval", type=_non_negative_int, default=None,
+                   help="steps between validation losses (default 50)")
+    f.add_argument("--ckpt-interval", type=_non_negative_int, default=None,
+                   help="steps between checkpoints; 0: only at the end (default 0)")
+    f.add_argument("--seed", type=_seed, default=None, help="seed of the head, LoRA and batches (default 1337)")
+    f.add_argument("--device", choices=["cpu", "cuda", "mps"], default=None, help="default: the best available")
+    f.add_argument("--quiet", action="store_true", help="no progress bar")
 
     s = sub.add_parser("sample", help="continue a prompt with a trained model",
                        description="Print the prompt continued by the model of a checkpoint folder.")

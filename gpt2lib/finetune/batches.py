@@ -47,12 +47,14 @@ def _fit(ids: list[int], block: int, what: str) -> None:
 
 
 def encode_classification(examples: Sequence[Example], tokenizer: Any, block: int) -> list[tuple[list[int], int]]:
-    """``(ids, label)`` per example; a text longer than ``block`` tokens is refused."""
+    """``(ids, label)`` per example, the ids closed by end-of-text (the token the classifier reads); a text
+    longer than ``block`` tokens is refused."""
+    eot = tokenizer.eos_token_id
     out = []
     for ex in examples:
         if ex.label is None:
             raise InputError(f"a classification example needs a label: {ex.text[:60]!r}")
-        ids = tokenizer.encode(ex.text)
+        ids = tokenizer.encode(ex.text) + [eot]
         _fit(ids, block, f"the example {ex.text[:40]!r}...")
         out.append((ids, int(ex.label)))
     return out

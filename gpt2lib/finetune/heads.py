@@ -1,8 +1,9 @@
 """A classification head on a pre-trained GPT, and which of its parameters train.
 
-The head reads the final hidden state of the last real token: under the causal mask it is the only
-position that has seen the whole text (GPT-1 and Raschka's chapter 6 do the same). A linear layer turns
-its ``n_embd`` numbers into one logit per class.
+Each text is closed by an end-of-text token, and the head reads that token's final hidden state: under
+the causal mask it is the only position that has seen the whole text, and being the same token in every
+example it gives the head one fixed place to look (GPT-1 appended an "extract" token for the same
+reason; Radford et al. 2018). A linear layer turns its ``n_embd`` numbers into one logit per class.
 """
 from __future__ import annotations
 
@@ -28,8 +29,9 @@ def last_token_states(hidden: Tensor, lengths: Tensor) -> Tensor:
 
 
 class Classifier(nn.Module):
-    """``body`` (a :class:`~gpt2lib.model.GPT`) with a linear head on the last real token's state.
-    Inputs are padded on the right with ``pad_id``; ``forward(idx, labels)`` returns ``(logits, loss)``
+    """``body`` (a :class:`~gpt2lib.model.GPT`) with a linear head on the state of the end-of-text token
+    (``pad_id``) that closes each text; rows are padded on the right with more of it, and the head reads
+    the first (a row without one: its last position). ``forward(idx, labels)`` returns ``(logits, loss)``
     like the GPT, with logits ``(B, n_classes)``."""
 
     def __init__(self, body: nn.Module, n_classes: int, pad_id: int) -> None:
@@ -42,7 +44,8 @@ class Classifier(nn.Module):
         nn.init.zeros_(self.head.bias)
 
     def forward(self, idx: Tensor, targets: Tensor | None = None, **_: object) -> tuple[Tensor, Tensor | None]:
-        lengths = (idx != self.pad_id).sum(dim=1)
+        ends = idx == self.pad_id
+        lengths = torch.where(ends.any(dim=1), ends.int().argmax(dim=1) + 1, idx.size(1))
         logits = self.head(last_token_states(self.body.hidden_states(idx), lengths))
         return logits, (F.cross_entropy(logits, targets) if targets is not None else None)
 

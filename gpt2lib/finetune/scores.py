@@ -83,9 +83,10 @@ def bag_of_words_baseline(train: Sequence[Example], test: Sequence[Example], *, 
 
 
 @torch.no_grad()
-def answer_questions(model: nn.Module, tokenizer: Any, questions: Sequence[str], *, max_new_tokens: int = 48,
+def answer_questions(model: nn.Module, tokenizer: Any, questions: Sequence[str], *, max_new_tokens: int = 64,
                      batch_size: int = 64) -> list[str]:
-    """Greedy answers to ``questions`` asked in the prompt format, each cut at end-of-text.
+    """Greedy answers to ``questions`` asked in the prompt format, each cut at end-of-text (or at
+    ``max_new_tokens``, or where the model's context ends).
 
     A batch of prompts of different lengths is padded on the right: each row's next token is read at its
     own last position and written just after it, so padding never moves a real token's position."""
@@ -100,14 +101,15 @@ def answer_questions(model: nn.Module, tokenizer: Any, questions: Sequence[str],
         for start in range(0, len(questions), batch_size):
             prompts = [tokenizer.encode(prompt_text(q)) for q in questions[start:start + batch_size]]
             longest = max(len(p) for p in prompts)
-            if longest + max_new_tokens > block:
-                raise InputError(f"a prompt of {longest} tokens leaves no room for {max_new_tokens} new ones in a "
-                                 f"context of {block}; ask shorter questions or fewer new tokens")
-            seq = _pad_rows(prompts, eot, longest + max_new_tokens).to(device)
+            if longest >= block:
+                raise InputError(f"a prompt of {longest} tokens leaves no room for an answer in a context of "
+                                 f"{block}; ask shorter questions")
+            steps = min(max_new_tokens, block - longest)  # an answer is cut where the context ends
+            seq = _pad_rows(prompts, eot, longest + steps).to(device)
             ends = torch.tensor([len(p) for p in prompts], device=device)   # where each row's next token goes
             done = torch.zeros(len(prompts), dtype=torch.bool, device=device)
             rows = torch.arange(len(prompts), device=device)
-            for _ in range(max_new_tokens):
+            for _ in range(steps):
                 width = int(ends.max())
                 logits, _ = model(seq[:, :width])
                 nxt = logits[rows, ends - 1].argmax(-1)

@@ -81,7 +81,7 @@ def _shuffled(window: str, rng: random.Random) -> str:
     raise InputError(f"cannot shuffle {window!r} into another order")  # every word the same
 
 
-def acceptability(corpus: str = "python-docs", *, words: int = 12, n_train: int = 600, n_val: int = 100,
+def acceptability(corpus: str = "python-docs", *, words: int = 12, n_train: int = 1600, n_val: int = 150,
                   n_test: int = 100, seed: int = 0) -> Splits:
     """Runs of ``words`` words, half as written (label 1) and half shuffled (label 0), each source run used
     once; test items from the corpus's validation split."""
@@ -131,7 +131,7 @@ def reference_sections(corpus: str = "python-docs") -> list[tuple[str, list[str]
     return out
 
 
-def questions(corpus: str = "python-docs", *, max_chars: int = 160) -> list[Example]:
+def questions(corpus: str = "python-docs", *, max_chars: int = 120) -> list[Example]:
     """Both kinds of question, as ``Example(text=question, answer=answer)``: what each documented method
     does, and which section a passage (its first ``max_chars`` characters, cut at a word) comes from."""
     items = [Example(f"What does {name} do?", answer=first) for name, first in documented_names(corpus)]
