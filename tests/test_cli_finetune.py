@@ -77,9 +77,10 @@ def test_bad_combinations_are_refused_in_one_line(tmp_path, capsys, argv, messag
 
 def test_a_questions_run_writes_a_merged_checkpoint_that_sample_reads(tmp_path, capsys):
     out = tmp_path / "qa"
-    assert main(["finetune", "--task", "questions", "--max-steps", "2", "--batch-size", "4", "--out", str(out),
-                 *QUIET]) == 0
+    assert main(["finetune", "--task", "questions", "--max-steps", "2", "--batch-size", "4", "--test-items", "6",
+                 "--out", str(out), *QUIET]) == 0
     report = last_json(capsys)
+    assert report["test_items"] == 6
     for key in ("before_test_exact_match", "test_exact_match", "before_test_token_f1", "test_token_f1"):
         assert 0 <= report[key] <= 1
     assert report["merged"] == str(out / "merged")

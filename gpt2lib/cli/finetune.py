@@ -102,14 +102,15 @@ def _build(s: dict[str, Any], device: Any) -> tuple[Any, Any, Any, Any]:
     return model, tok, splits, data
 
 
-def _score(s: dict[str, Any], model: Any, tok: Any, splits: Any) -> dict[str, float]:
+def _score(s: dict[str, Any], model: Any, tok: Any, splits: Any, limit: int | None) -> dict[str, float]:
     from ..finetune import accuracy, answer_questions, exact_match, token_f1
     from ..finetune.batches import encode_classification
 
+    test = splits.test[:limit]
     if s["task"] == "acceptability":
-        return {"test_accuracy": accuracy(model, encode_classification(splits.test, tok, model.config.block_size))}
-    answers = answer_questions(model, tok, [ex.text for ex in splits.test])
-    refs = [ex.answer for ex in splits.test]
+        return {"test_accuracy": accuracy(model, encode_classification(test, tok, model.config.block_size))}
+    answers = answer_questions(model, tok, [ex.text for ex in test])
+    refs = [ex.answer for ex in test]
     return {"test_exact_match": sum(map(exact_match, answers, refs)) / len(refs),
             "test_token_f1": sum(map(token_f1, answers, refs)) / len(refs)}
 
@@ -126,7 +127,7 @@ def finetune(args: argparse.Namespace) -> int:
     device = get_device(args.device)
     s = _settings(args, out)
     model, tok, splits, data = _build(s, device)
-    before = None if args.resume else _score(s, model, tok, splits)
+    before = None if args.resume else _score(s, model, tok, splits, args.test_items)
     lr = args.lr or DEFAULTS["lr"][s["method"]]
     steps = args.max_steps or DEFAULTS[s["task"]]["max_steps"]
     config = TrainConfig(max_steps=steps, batch_size=s["batch_size"], lr=lr, min_lr=lr / 10,
@@ -143,7 +144,7 @@ def finetune(args: argparse.Namespace) -> int:
                    extra_info={"finetune": s, "corpus": "python-docs"})
     report = {"task": s["task"], "method": s["method"], "trainable_parameters": count_parameters(model),
               "steps": result.steps, "seconds": round(result.seconds, 2), "val_loss": result.final_val_loss,
-              **({f"before_{k}": v for k, v in before.items()} if before else {}), **_score(s, model, tok, splits),
+              **({f"before_{k}": v for k, v in before.items()} if before else {}), **_score(s, model, tok, splits, args.test_items), "test_items": len(splits.test[:args.test_items]),
               "out": str(out)}
     if s["task"] == "questions":
         # A plain GPT checkpoint beside the run, for `sample` and `eval`.

@@ -110,6 +110,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="steps between validation losses (default 50)")
     f.add_argument("--ckpt-interval", type=_non_negative_int, default=None,
                    help="steps between checkpoints; 0: only at the end (default 0)")
+    f.add_argument("--test-items", type=_positive_int, default=None,
+                   help="score on the first N test items only (default: all; answering questions takes longest)")
     f.add_argument("--seed", type=_seed, default=None, help="seed of the head, LoRA and batches (default 1337)")
     f.add_argument("--device", choices=["cpu", "cuda", "mps"], default=None, help="default: the best available")
     f.add_argument("--quiet", action="store_true", help="no progress bar")
