@@ -16,7 +16,7 @@ grouped-query attention (GQA), each a few lines on top of :mod:`gpt2lib.model`.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 import torch.nn.functional as F
@@ -24,7 +24,8 @@ from torch import Tensor, nn
 
 from .model import MLP, GPTConfig
 
-__all__ = ["RMSNorm", "rope", "SwiGLU", "swiglu_hidden", "GroupedQueryAttention", "Variant", "VariantGPT"]
+__all__ = ["RMSNorm", "rope", "SwiGLU", "swiglu_hidden", "GroupedQueryAttention", "Variant", "VariantGPT",
+           "equal_size"]
 
 
 class RMSNorm(nn.Module):
@@ -109,6 +110,7 @@ class Variant:
     rope: bool = False
     swiglu: bool = False
     n_kv_head: int | None = None  # None: one key/value head per query head (multi-head attention)
+    mlp_hidden: int | None = None  # None: 4 * n_embd for GPT-2's MLP, swiglu_hidden(n_embd) for SwiGLU
 
     @property
     def name(self) -> str:
@@ -118,13 +120,25 @@ class Variant:
         return " + ".join(parts) or "GPT-2"
 
 
+class _WidthMLP(MLP):
+    """GPT-2's MLP (same parameter names) with a hidden width other than 4 * n_embd."""
+
+    def __init__(self, config: GPTConfig, hidden: int) -> None:
+        super().__init__(config)
+        self.fc = nn.Linear(config.n_embd, hidden, bias=config.bias)
+        self.proj = nn.Linear(hidden, config.n_embd, bias=config.bias)
+
+
 class _Block(nn.Module):
     def __init__(self, config: GPTConfig, variant: Variant) -> None:
         super().__init__()
         norm = (lambda: RMSNorm(config.n_embd)) if variant.rmsnorm else (lambda: nn.LayerNorm(config.n_embd))
         self.ln_1, self.ln_2 = norm(), norm()
         self.attn = GroupedQueryAttention(config.n_embd, config.n_head, variant.n_kv_head, rotary=variant.rope)
-        self.mlp = SwiGLU(config.n_embd) if variant.swiglu else MLP(config)
+        if variant.swiglu:
+            self.mlp: nn.Module = SwiGLU(config.n_embd, variant.mlp_hidden)
+        else:
+            self.mlp = MLP(config) if variant.mlp_hidden is None else _WidthMLP(config, variant.mlp_hidden)
 
     def forward(self, x: Tensor) -> Tensor:
         x = x + self.attn(self.ln_1(x))
@@ -168,3 +182,20 @@ class VariantGPT(nn.Module):
         logits = self.lm_head(self.ln_f(x))
         loss = None if targets is None else F.cross_entropy(logits.reshape(-1, logits.size(-1)), targets.reshape(-1))
         return logits, loss
+
+
+def equal_size(config: GPTConfig, variant: Variant, reference: Variant = Variant()) -> Variant:
+    """``variant`` with the MLP's hidden width that brings its parameter count closest to ``reference``'s.
+
+    Each swap frees or adds a few parameters (RoPE the position table, GQA the dropped key/value heads, RMSNorm
+    the biases, SwiGLU its rounding); giving them back to the MLP compares the swaps at equal size, to within
+    one hidden unit per layer."""
+    if variant.mlp_hidden is not None:
+        raise ValueError("equal_size chooses mlp_hidden itself: pass a variant with mlp_hidden=None")
+    with torch.device("meta"):  # shapes only: nothing is allocated or initialised for real
+        target = VariantGPT(config, reference).num_parameters()
+        base = replace(variant, mlp_hidden=1)
+        at_one = VariantGPT(config, base).num_parameters()
+        per_unit = VariantGPT(config, replace(base, mlp_hidden=2)).num_parameters() - at_one
+    hidden = max(1, 1 + round((target - at_one) / per_unit))
+    return replace(variant, mlp_hidden=hidden)

@@ -1094,6 +1094,8 @@ ALTERNATIVES: dict[str, list[Callable]] = {
     "adam_memory_bytes": [lambda n: 16 * n, lambda n: np.int64(4 * n) * 4],
     "gpu_hours": [lambda n, d, peak, mfu: 6 * n * d / 3600 / peak / mfu],
     "fit_power_law": [_fit_polyfit, lambda n, losses: [float(v) for v in _fit_log10(n, losses)]],
+    "rms_norm": [lambda x, w, eps=1e-5: x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + eps) * w,
+                 lambda x, w, eps=1e-5: w * x / (x.norm(dim=-1, keepdim=True) ** 2 / x.size(-1) + eps).sqrt()],
     "bytes_per_token": [lambda text, enc: len(bytes(text, "utf-8")) / len(enc(text))],
     "webtext_links": [
         lambda posts: list(dict.fromkeys(
@@ -1207,6 +1209,13 @@ WRONG: dict[str, list[Callable]] = {
     "adam_memory_bytes": [lambda n: 20 * n, lambda n: 16.0 * n],  # the text asks for an int
     "gpu_hours": [lambda n, d, peak, mfu: 6 * n * d / (peak * mfu) / 86400],
     "fit_power_law": [_fit_log_losses_only, _fit_log10],  # _fit_log10 answers with tensors, not floats
+    "rms_norm": [
+        lambda x, w, eps=1e-5: x / torch.sqrt(x.var(-1, keepdim=True) + eps) * w,          # the variance: centred
+        lambda x, w, eps=1e-5: x / torch.sqrt((x ** 2).mean(-1, keepdim=True) + 1e-5) * w,  # eps ignored
+        lambda x, w, eps=1e-5: x / x.norm(dim=-1, keepdim=True) * w,                        # norm, not RMS
+        lambda x, w, eps=1e-5: x / torch.sqrt((x ** 2).mean() + eps) * w,                   # one RMS for all
+        lambda x, w, eps=1e-5: x / torch.sqrt((x ** 2).mean(-1, keepdim=True) + eps) + w,   # gain added
+    ],
     "bytes_per_token": [lambda text, enc: len(text.encode("utf-16-le")) / len(enc(text))],
     "webtext_links": [
         lambda posts: [u for u, k in posts if k >= 3],                                         # Wikipedia kept
@@ -1452,6 +1461,17 @@ def _agree_layer_norm_gelu(rng: random.Random) -> None:
     torch.testing.assert_close(REGISTRY["gelu"].reference(x), package_gelu(x))
 
 
+def _agree_rms_norm(rng: random.Random) -> None:
+    from gpt2lib.variants import RMSNorm
+
+    for eps in (1e-5, 0.1):
+        x = torch.randn(2, 5, 8) * 3 + rng.uniform(-2, 2)
+        norm = RMSNorm(8, eps=eps)
+        with torch.no_grad():
+            norm.weight.copy_(torch.randn(8))
+            torch.testing.assert_close(REGISTRY["rms_norm"].reference(x, norm.weight, eps=eps), norm(x))
+
+
 def _agree_make_batch(rng: random.Random) -> None:
     from gpt2lib.data import get_batch
 
@@ -1578,6 +1598,7 @@ AGREEMENT = {
     "encode_word": _agree_encode_word,
     "softmax/masked_scores/split_heads/multi_head_attention": _agree_attention,
     "layer_norm/gelu": _agree_layer_norm_gelu,
+    "rms_norm": _agree_rms_norm,
     "block_module/gpt_model": _agree_block_module_gpt_model,
     "kv_cache_step": _agree_kv_cache_step,
     "make_batch": _agree_make_batch,

@@ -8,7 +8,8 @@ from torch.testing import assert_close
 from gpt2lib import GPT, GPTConfig
 from gpt2lib.attention import CausalSelfAttention
 from gpt2lib.model import MLP
-from gpt2lib.variants import (GroupedQueryAttention, RMSNorm, SwiGLU, Variant, VariantGPT, rope, swiglu_hidden)
+from gpt2lib.variants import (GroupedQueryAttention, RMSNorm, SwiGLU, Variant, VariantGPT, equal_size, rope,
+                              swiglu_hidden)
 
 torch.manual_seed(0)
 CFG = GPTConfig(vocab_size=97, block_size=16, n_layer=2, n_head=4, n_embd=32)
@@ -137,3 +138,25 @@ def test_each_variant_is_tied_initialised_and_learns(variant):
     assert losses[-1] < 0.5 * losses[0]
     with pytest.raises(ValueError, match="longer than the context"):
         model(torch.zeros(1, 17, dtype=torch.long))
+
+
+@pytest.mark.parametrize("variant", [Variant(), Variant(rmsnorm=True), Variant(rope=True), Variant(swiglu=True),
+                                     Variant(n_kv_head=1), Variant(True, True, True, 2)], ids=lambda v: v.name)
+def test_equal_size_gives_what_a_swap_frees_back_to_the_mlp(variant):
+    sized = equal_size(CFG, variant)
+    baseline = VariantGPT(CFG).num_parameters()
+    n = VariantGPT(CFG, sized).num_parameters()
+    # one hidden unit per layer costs 2C + 1 (GELU, with its bias) or 3C (SwiGLU): the count lands within half of it
+    per_unit = CFG.n_layer * (3 * CFG.n_embd if variant.swiglu else 2 * CFG.n_embd + 1)
+    assert abs(n - baseline) <= per_unit / 2, (sized, n, baseline)
+    if variant == Variant():
+        assert sized.mlp_hidden == 4 * CFG.n_embd  # GPT-2 needs nothing given back
+    if variant.n_kv_head is not None and not variant.swiglu:
+        assert sized.mlp_hidden > 4 * CFG.n_embd  # the dropped key/value heads went to the MLP
+    model = VariantGPT(CFG, sized)
+    width = model.blocks[0].mlp.w1.out_features if variant.swiglu else model.blocks[0].mlp.fc.out_features
+    assert width == sized.mlp_hidden
+    _, loss = model(torch.randint(0, CFG.vocab_size, (2, 8)), torch.randint(0, CFG.vocab_size, (2, 8)))
+    assert torch.isfinite(loss)
+    with pytest.raises(ValueError, match="mlp_hidden"):
+        equal_size(CFG, sized)
