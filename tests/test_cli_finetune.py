@@ -54,6 +54,12 @@ def test_resume_continues_with_the_saved_settings(head_run, capsys):
     assert json.loads((out / "checkpoint.json").read_text())["step"] == 6
 
 
+def test_a_fine_tuning_run_is_not_resumed_as_a_pre_training_one(head_run, capsys):
+    out, _ = head_run
+    assert main(["train", "--resume", "--out", str(out), *QUIET]) == 2
+    assert "holds a fine-tuning run; continue it with 'python -m gpt2lib finetune --resume" in capsys.readouterr().err
+
+
 def test_a_pre_training_run_is_not_resumed_as_a_fine_tuning_one(tmp_path, capsys):
     out = tmp_path / "pre"
     assert main(["train", "--preset", "tiny", "--max-steps", "2", "--batch-size", "4", "--out", str(out),

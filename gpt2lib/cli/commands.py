@@ -28,6 +28,9 @@ def _resume_settings(args: argparse.Namespace, out: Path) -> tuple[Any, Any, Any
                                       read_checkpoint_info)
 
     info = read_checkpoint_info(out)
+    if "finetune" in info:
+        raise UsageError(f"{out} holds a fine-tuning run; continue it with 'python -m gpt2lib finetune --resume "
+                         f"--out {out}'")
     model_cfg = model_config_of(info, out / INFO)
     try:
         if info["train_config"] is None:
