@@ -13,8 +13,8 @@
 #   TEST_ARGS    more pytest arguments (e.g. -x, or -k 05_1)
 #   TEST_WORKERS how many pytest-xdist workers run the tests side by side (default: one a CPU, at most 4;
 #                1: one process, no xdist, for debugging or timing one test). --dist loadscope keeps each
-#                chapter's cells in one worker, in order, in one kernel, and each test module in one
-#                worker. Each worker, and each kernel it starts, gets CPUs // workers threads. The reader's
+#                chapter's cells in one worker, in order, in one kernel, and each test module (or class)
+#                in one worker. Each worker, and each kernel it starts, gets CPUs // workers threads. The reader's
 #                path always runs in one process: each of its chapters imports what the one before saved.
 set -uo pipefail
 cd "$(dirname "$0")/.."
