@@ -10,8 +10,34 @@ import tempfile
 os.environ.setdefault("GPT2LIB_OFFLINE", "1")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+# (Under pytest-xdist each worker imports this file, so each has its own record, as its kernels do.)
 _tmp = tempfile.mkdtemp(prefix="gpt2lib-tests-")
 os.environ["GPT2LIB_PROGRESS"] = os.path.join(_tmp, "progress.json")
+
+
+def cpu_count() -> int:
+    """The CPUs this process may run on (its affinity, where the system has one), at least 1."""
+    if hasattr(os, "sched_getaffinity"):
+        return max(1, len(os.sched_getaffinity(0)))
+    return os.cpu_count() or 1
+
+
+def threads_per_worker() -> int | None:
+    """Under pytest-xdist, each worker's share of the CPUs; None in a run without workers.
+
+    Each of N workers would otherwise start a thread per CPU, and so would every chapter kernel it
+    starts: N times more threads than cores, which then take turns instead of computing."""
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "0") or 0)
+    if "PYTEST_XDIST_WORKER" not in os.environ or workers <= 1:
+        return None
+    return max(1, cpu_count() // workers)
+
+
+# Before torch is imported (it reads them once) and before any kernel starts (kernels inherit this
+# process's environment). A value set by the caller (tools/run_tests.sh, or by hand) wins.
+if threads_per_worker() is not None:
+    for _var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ.setdefault(_var, str(threads_per_worker()))
 
 from pathlib import Path
 from typing import Iterator
@@ -19,6 +45,14 @@ from typing import Iterator
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if threads_per_worker() is not None:
+        import torch
+
+        # torch may already have been imported by a plugin before this file set OMP_NUM_THREADS
+        torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS") or threads_per_worker()))
 
 
 def venv_dir() -> Path:

@@ -1,7 +1,8 @@
 """The set-up and the tools around it: a failed step stops tools/setup.sh with a line naming it, an old
 Python is refused, the extras it installs are the ones pyproject.toml declares, it installs the lock
 (requirements.txt) with torch's pin or around a torch of another version, Chromium is found wherever it
-lives. tools/setup.sh runs here against a stand-in interpreter, so nothing is installed."""
+lives, tools/run_tests.sh spreads `make test` over pytest-xdist workers with a share of the threads each.
+tools/setup.sh and tools/run_tests.sh run here against a stand-in interpreter, so nothing is installed or run."""
 from __future__ import annotations
 
 import os
@@ -171,3 +172,96 @@ def test_the_extras_setup_installs_are_declared_in_pyproject():
         assert "gpt2lib[notebook]" in extras[name], f"[{name}] must include gpt2lib[notebook]"
     # pyproject.toml says what is needed; requirements.txt (generated from it) at which versions
     assert (ROOT / "requirements.txt").exists(), "requirements.txt, the lock the set-up installs: run `make lock`"
+
+
+# --- tools/run_tests.sh: how many pytest-xdist workers, and the threads of each ---
+
+FAKE_TEST_PYTHON = """#!/bin/sh
+case "$1" in
+  -c) case "$2" in
+        *sched_getaffinity*) echo "$FAKE_CPUS" ;;
+        *"import xdist"*) [ -z "$FAKE_NO_XDIST" ] || exit 1 ;;
+      esac ;;
+  -m) echo "$* | threads ${OMP_NUM_THREADS:-unset} ${MKL_NUM_THREADS:-unset}" >> "$FAKE_LOG" ;;
+esac
+exit 0
+"""
+
+
+def run_tests(tmp_path: Path, cpus: int, **more: str) -> tuple[subprocess.CompletedProcess, list[str]]:
+    """tools/run_tests.sh in a copy of the checkout, on a stand-in Python that logs each pytest call."""
+    checkout = tmp_path / "checkout"
+    for name in ("tools/run_tests.sh", "tools/env.sh"):
+        (checkout / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(ROOT / name, checkout / name)
+    _executable(checkout / "tools" / "build_book.sh")
+    _executable(tmp_path / "venv" / "bin" / "python", FAKE_TEST_PYTHON)
+    log = tmp_path / "pytest.log"
+    log.unlink(missing_ok=True)
+    env = {k: v for k, v in os.environ.items() if k not in
+           ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "TEST_WORKERS", "TEST_ARGS", "NBVAL_ONLY", "READER_PATH")}
+    env |= {"VENV": str(tmp_path / "venv"), "TMPDIR": str(tmp_path), "FAKE_LOG": str(log), "FAKE_CPUS": str(cpus),
+            "FAKE_NO_XDIST": "", **more}
+    result = subprocess.run(["bash", str(checkout / "tools" / "run_tests.sh")], env=env, cwd=checkout,
+                            capture_output=True, text=True, timeout=60)
+    return result, log.read_text().splitlines() if log.exists() else []
+
+
+@pytest.mark.parametrize("cpus, more, workers, threads", [
+    (2, {}, 2, "1 1"),                                   # the 2-core machine: one worker a core, one thread each
+    (8, {}, 4, "2 2"),                                   # at most 4 workers; the rest of the cores become threads
+    (2, {"OMP_NUM_THREADS": "3"}, 2, "3 1"),             # a thread count the caller set wins
+    (2, {"TEST_WORKERS": "1"}, None, "unset unset"),     # one process, every thread (debugging, timing)
+    (1, {}, None, "unset unset"),
+    (2, {"FAKE_NO_XDIST": "1"}, None, "unset unset"),    # an older venv without pytest-xdist still runs
+    (4, {"TEST_WORKERS": "3"}, 3, "1 1"),
+])
+@pytest.mark.parametrize("mode", [{}, {"NBVAL_ONLY": "1"}])
+def test_run_tests_spreads_the_run_over_workers_with_a_share_of_the_threads_each(tmp_path, cpus, more, workers,
+                                                                                 threads, mode):
+    result, calls = run_tests(tmp_path, cpus, **more, **mode)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert len(calls) == 1, calls
+    args, got_threads = calls[0].split(" | threads ")
+    if workers is None:
+        assert " -n " not in args and "--dist" not in args, args
+    else:
+        # loadscope: every cell of a chapter in one worker, in order, in one kernel
+        assert f" -n {workers} --dist loadscope " in args, args
+    assert got_threads == threads
+    assert ("--durations=25" in args) == (not mode), args
+    assert ("running the tests in one process" in result.stdout) == ("FAKE_NO_XDIST" in more), result.stdout
+
+
+def test_run_tests_keeps_the_readers_path_in_one_process_and_refuses_a_bad_worker_count(tmp_path):
+    result, calls = run_tests(tmp_path, 4, READER_PATH="1")
+    assert result.returncode == 0, result.stdout + result.stderr
+    # each chapter there imports what the one before saved in the one progress record
+    assert len(calls) == 1 and " -n " not in calls[0] and "build/reader-path" in calls[0], calls
+    for bad in ("0", "two", "-1"):
+        result, calls = run_tests(tmp_path, 2, TEST_WORKERS=bad)
+        assert result.returncode == 2 and not calls, (bad, result.stdout + result.stderr)
+        assert "TEST_WORKERS must be a number of workers, 1 or more" in result.stderr
+
+
+def test_each_worker_takes_its_share_of_the_cpus(monkeypatch):
+    import conftest
+
+    for var in ("PYTEST_XDIST_WORKER", "PYTEST_XDIST_WORKER_COUNT"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setattr(conftest, "cpu_count", lambda: 2)
+    assert conftest.threads_per_worker() is None  # no xdist: torch's own default
+    monkeypatch.setenv("PYTEST_XDIST_WORKER", "gw0")
+    for workers, cpus, share in [(2, 2, 1), (2, 8, 4), (3, 8, 2), (2, 1, 1), (1, 2, None)]:
+        monkeypatch.setenv("PYTEST_XDIST_WORKER_COUNT", str(workers))
+        monkeypatch.setattr(conftest, "cpu_count", lambda cpus=cpus: cpus)
+        assert conftest.threads_per_worker() == share, (workers, cpus)
+
+
+def test_this_worker_runs_torch_on_its_share():
+    import torch
+
+    if "PYTEST_XDIST_WORKER" not in os.environ or os.environ.get("PYTEST_XDIST_WORKER_COUNT") == "1":
+        pytest.skip("not under pytest-xdist with several workers")
+    # tests/conftest.py set it before any test ran; a test that changes it puts it back
+    assert torch.get_num_threads() == int(os.environ["OMP_NUM_THREADS"])
