@@ -1119,7 +1119,11 @@ ALTERNATIVES: dict[str, list[Callable]] = {
 from test_exercises_ch05_modules import ALTERNATIVES as _MODULE_ALTERNATIVES  # noqa: E402
 from test_exercises_ch05_modules import WRONG as _MODULE_WRONG  # noqa: E402
 
+from test_exercises_ch06_finetune import ALTERNATIVES as _FINETUNE_ALTERNATIVES  # noqa: E402
+from test_exercises_ch06_finetune import WRONG as _FINETUNE_WRONG  # noqa: E402
+
 ALTERNATIVES.update(_MODULE_ALTERNATIVES)
+ALTERNATIVES.update(_FINETUNE_ALTERNATIVES)
 
 WRONG: dict[str, list[Callable]] = {
     "bigram_counts": [
@@ -1239,6 +1243,7 @@ WRONG: dict[str, list[Callable]] = {
     "train_loop": [_train_loop_last_step_dropped],  # more in test_exercises_ch05_loop.py
 }
 WRONG.update(_MODULE_WRONG)
+WRONG.update(_FINETUNE_WRONG)
 
 # Every checker is run over SEEDS against each mistake (the listed ones and the WRONG ones): the fixed part of
 # each case set must expose every one of them whatever the seed, and the right answers must pass every seed.
