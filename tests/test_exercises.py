@@ -1124,6 +1124,11 @@ from test_exercises_ch06_finetune import WRONG as _FINETUNE_WRONG  # noqa: E402
 
 ALTERNATIVES.update(_MODULE_ALTERNATIVES)
 ALTERNATIVES.update(_FINETUNE_ALTERNATIVES)
+# chapter 6.2's instruction-tuning exercises (targets masked to the answer, a padded batch)
+from test_exercises_ch06_instructions import ALTERNATIVES as _INSTRUCTION_ALTERNATIVES  # noqa: E402
+from test_exercises_ch06_instructions import WRONG as _INSTRUCTION_WRONG  # noqa: E402
+
+ALTERNATIVES.update(_INSTRUCTION_ALTERNATIVES)
 
 WRONG: dict[str, list[Callable]] = {
     "bigram_counts": [
@@ -1244,6 +1249,7 @@ WRONG: dict[str, list[Callable]] = {
 }
 WRONG.update(_MODULE_WRONG)
 WRONG.update(_FINETUNE_WRONG)
+WRONG.update(_INSTRUCTION_WRONG)
 
 # Every checker is run over SEEDS against each mistake (the listed ones and the WRONG ones): the fixed part of
 # each case set must expose every one of them whatever the seed, and the right answers must pass every seed.

@@ -11,7 +11,7 @@ from torch import nn
 
 from gpt2lib.data import load_text, split_text
 from gpt2lib.finetune import (IGNORE, Classifier, Example, ExampleData, LoRALinear, acceptability, add_lora,
-                              answer_questions, answer_targets, bag_of_words_baseline, count_parameters,
+                              answer_questions, answer_targets, answers_and_stops, bag_of_words_baseline, count_parameters,
                               documented_names, exact_match, last_token_states, majority_baseline, merge_lora,
                               prompt_text, questions, set_trainable, split_items, token_f1)
 from gpt2lib.model import GPT, GPTConfig
@@ -164,6 +164,39 @@ def test_batched_answers_equal_answers_one_at_a_time():
     assert together == [answer_questions(model, TOK, [q], max_new_tokens=6)[0] for q in qs]
     with pytest.raises(InputError, match="no room"):
         answer_questions(model, TOK, ["x" * 120], max_new_tokens=4)
+
+
+class _Always(nn.Module):
+    """A stand-in model whose next token is always ``token`` (end-of-text after ``after`` others, if given)."""
+
+    def __init__(self, token: int, after: int | None = None) -> None:
+        super().__init__()
+        self.anchor = nn.Parameter(torch.zeros(1))
+        self.token, self.after = token, after
+        self.config = GPTConfig(vocab_size=TOK.vocab_size, block_size=128, n_layer=1, n_head=1, n_embd=4)
+        self.start = None
+
+    def forward(self, idx):
+        logits = torch.zeros(*idx.shape, TOK.vocab_size)
+        logits[..., self.token] = 1.0
+        if self.after is not None:
+            # end-of-text once the longest row holds `after` new tokens: rows are cut at different points
+            if self.start is None:
+                self.start = idx.size(1)
+            if idx.size(1) - self.start >= self.after:
+                logits[..., TOK.eos_token_id] = 2.0
+        return logits, None
+
+
+def test_stops_say_whether_the_model_ended_the_answer_not_whether_eot_is_in_the_row():
+    qs = ["a", "a much longer question than the first", "mid-sized one"]
+    answers, stopped = answers_and_stops(_Always(TOK.encode("z")[0]), TOK, qs, max_new_tokens=5)
+    assert answers == ["zzzzz"] * 3 and stopped == [False] * 3  # the short rows are padded with end-of-text
+    answers, stopped = answers_and_stops(_Always(TOK.eos_token_id), TOK, qs, max_new_tokens=5)
+    assert answers == [""] * 3 and stopped == [True] * 3
+    answers, stopped = answers_and_stops(_Always(TOK.encode("z")[0], after=2), TOK, qs, max_new_tokens=8)
+    assert all(stopped) and all(set(a) <= {"z"} and 0 < len(a) < 8 for a in answers), answers
+    assert answer_questions(_Always(TOK.encode("z")[0]), TOK, qs, max_new_tokens=5) == ["zzzzz"] * 3
 
 
 # ----------------------------------------------------------------------------- a fine-tuning run

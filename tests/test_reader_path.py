@@ -72,7 +72,7 @@ def test_every_chapter_can_be_solved(path):
 def test_the_chapters_that_run_the_readers_code_are_chapters_4_to_6():
     using = [p.stem for p in CHAPTERS if reader_path.uses_readers_code(nbformat.read(p, as_version=4))]
     assert using == ["04_attention_math", "05_1_model", "05_2_training", "05_3_evaluation", "06_1_classification",
-                     "06_applications"]
+                     "06_2_instructions", "06_applications"]
 
 
 # what the preface promises the reader's code does, and the pieces each chapter must take from the reader
@@ -83,6 +83,7 @@ PROMISED = {
     "05_3_evaluation": {"gpt_model", "train_loop"},
     "06_applications": {"gpt_model", "top_k_filter", "top_p_filter", "kv_cache_step", "generate"},
     "06_1_classification": {"last_token_states", "lora_linear"},
+    "06_2_instructions": {"answer_targets", "pad_batch", "lora_linear"},
 }
 
 

@@ -13,12 +13,12 @@ from __future__ import annotations
 from .batches import IGNORE, PROMPT, ExampleData, answer_targets, prompt_text
 from .heads import Classifier, count_parameters, last_token_states, set_trainable
 from .lora import DEFAULT_TARGETS, LoRALinear, add_lora, merge_lora
-from .scores import (accuracy, answer_questions, bag_of_words_baseline, exact_match, majority_baseline, normalise,
+from .scores import (accuracy, answer_questions, answers_and_stops, bag_of_words_baseline, exact_match, majority_baseline, normalise,
                      token_f1)
 from .tasks import Example, Splits, acceptability, documented_names, questions, reference_sections, split_items
 
 __all__ = ["IGNORE", "PROMPT", "ExampleData", "answer_targets", "prompt_text", "Classifier", "count_parameters",
            "last_token_states", "set_trainable", "DEFAULT_TARGETS", "LoRALinear", "add_lora", "merge_lora",
-           "accuracy", "answer_questions", "bag_of_words_baseline", "exact_match", "majority_baseline", "normalise",
+           "accuracy", "answer_questions", "answers_and_stops", "bag_of_words_baseline", "exact_match", "majority_baseline", "normalise",
            "token_f1", "Example", "Splits", "acceptability", "documented_names", "questions", "reference_sections",
            "split_items"]

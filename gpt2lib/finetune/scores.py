@@ -18,7 +18,7 @@ from ..runtime import InputError, seed_everything
 from .batches import prompt_text
 from .tasks import Example
 
-__all__ = ["accuracy", "majority_baseline", "bag_of_words_baseline", "answer_questions", "normalise",
+__all__ = ["accuracy", "majority_baseline", "bag_of_words_baseline", "answer_questions", "answers_and_stops", "normalise",
            "exact_match", "token_f1"]
 
 
@@ -82,7 +82,6 @@ def bag_of_words_baseline(train: Sequence[Example], test: Sequence[Example], *, 
     return sum(classes[int(p)] == ex.label for p, ex in zip(pred, test)) / len(test)
 
 
-@torch.no_grad()
 def answer_questions(model: nn.Module, tokenizer: Any, questions: Sequence[str], *, max_new_tokens: int = 64,
                      batch_size: int = 64) -> list[str]:
     """Greedy answers to ``questions`` asked in the prompt format, each cut at end-of-text (or at
@@ -90,6 +89,14 @@ def answer_questions(model: nn.Module, tokenizer: Any, questions: Sequence[str],
 
     A batch of prompts of different lengths is padded on the right: each row's next token is read at its
     own last position and written just after it, so padding never moves a real token's position."""
+    return answers_and_stops(model, tokenizer, questions, max_new_tokens=max_new_tokens, batch_size=batch_size)[0]
+
+
+@torch.no_grad()
+def answers_and_stops(model: nn.Module, tokenizer: Any, questions: Sequence[str], *, max_new_tokens: int = 64,
+                      batch_size: int = 64) -> tuple[list[str], list[bool]]:
+    """:func:`answer_questions`'s answers, and for each whether the model ended it with end-of-text (rather
+    than being cut at the limit): whether it has learned to stop cannot be read from the text alone."""
     if max_new_tokens < 1:
         raise InputError(f"max_new_tokens must be >= 1, got {max_new_tokens}")
     eot, block = tokenizer.eos_token_id, model.config.block_size
@@ -97,6 +104,7 @@ def answer_questions(model: nn.Module, tokenizer: Any, questions: Sequence[str],
     model.eval()
     device = next(model.parameters()).device
     answers: list[str] = []
+    stopped: list[bool] = []
     try:
         for start in range(0, len(questions), batch_size):
             prompts = [tokenizer.encode(prompt_text(q)) for q in questions[start:start + batch_size]]
@@ -121,9 +129,10 @@ def answer_questions(model: nn.Module, tokenizer: Any, questions: Sequence[str],
             for row, p in enumerate(prompts):
                 new = seq[row, len(p):].tolist()
                 answers.append(tokenizer.decode(new[:new.index(eot)] if eot in new else new).strip())
+                stopped.append(bool(done[row]))  # eot in the row is no proof: padding is eot too
     finally:
         model.train(was_training)
-    return answers
+    return answers, stopped
 
 
 def normalise(text: str) -> str:
