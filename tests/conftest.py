@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import contextlib
+import io
 import os
 import tempfile
 
@@ -97,6 +98,26 @@ def book_server(book_html: Path):
     """Serve the built book on a free localhost port, as a reader's browser would see it."""
     with serve_folder(book_html) as url:
         yield url
+
+
+@pytest.fixture
+def private_progress(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """A progress record of this test's own; afterwards, no exercise answer kept for the runtime."""
+    from gpt2lib.exercises import progress, yours
+
+    monkeypatch.setenv(progress.PROGRESS_ENV, str(tmp_path / "progress.json"))
+    yield
+    yours.forget_runtime()
+
+
+def check_quietly(name: str, answer, seed: int = 0) -> tuple[bool, str]:
+    """``(passed, what the checker printed)`` for exercise ``name`` on ``answer``, nothing recorded."""
+    from gpt2lib.exercises._core import REGISTRY
+
+    buf = io.StringIO()
+    with contextlib.redirect_stdout(buf):
+        ok = REGISTRY[name].check(answer, record=False, seed=seed)
+    return ok, buf.getvalue()
 
 
 @pytest.fixture

@@ -16,8 +16,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from gpt2lib.attention import CausalSelfAttention as PackageAttention
-from gpt2lib.exercises import check_attention_module, progress, use
-from gpt2lib.exercises import yours
+from gpt2lib.exercises import check_attention_module, use
 from gpt2lib.exercises.ch04_attention_module import (BookCausalSelfAttention, _KQV, _MaskDiagonal,
                                                       _MergeNoTranspose, _NoMask, _NoScale, _NoWO,
                                                       _ReshapeBothWays, _ScaleByDk, _ScaleByEmbd, _SoftmaxQueries,
@@ -36,11 +35,7 @@ def one_thread():
     torch.set_num_threads(threads)
 
 
-@pytest.fixture(autouse=True)
-def private_progress(tmp_path, monkeypatch):
-    monkeypatch.setenv(progress.PROGRESS_ENV, str(tmp_path / "progress.json"))
-    yield
-    yours.forget_runtime()
+pytestmark = pytest.mark.usefixtures("private_progress")  # conftest.py
 
 
 def _check(cls: Any, seed: int = 0) -> tuple[bool, str]:

@@ -15,12 +15,13 @@ import math
 from typing import Any
 
 import pytest
+from conftest import check_quietly
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from gpt2lib import GPT, GPTConfig
-from gpt2lib.exercises import all_exercises, progress, use, yours
+from gpt2lib.exercises import all_exercises, use, yours
 from gpt2lib.exercises._core import REGISTRY
 from gpt2lib.exercises.ch04_attention_module import BookCausalSelfAttention
 from gpt2lib.exercises.ch05_model import _gelu
@@ -32,18 +33,10 @@ from gpt2lib.model import Block as PackageBlock
 all_exercises()
 
 
-@pytest.fixture(autouse=True)
-def private_progress(tmp_path, monkeypatch):
-    monkeypatch.setenv(progress.PROGRESS_ENV, str(tmp_path / "progress.json"))
-    yield
-    yours.forget_runtime()
+pytestmark = pytest.mark.usefixtures("private_progress")  # conftest.py
 
 
-def _check(name: str, answer: Any, seed: int = 0) -> tuple[bool, str]:
-    buf = io.StringIO()
-    with contextlib.redirect_stdout(buf):
-        ok = REGISTRY[name].check(answer, record=False, seed=seed)
-    return ok, buf.getvalue()
+_check = check_quietly  # conftest.py
 
 
 # --- 5.3 the MLP ---------------------------------------------------------------------------------------

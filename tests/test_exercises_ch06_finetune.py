@@ -7,18 +7,16 @@ cannot read, and the reader's layer drops into add_lora.
 """
 from __future__ import annotations
 
-import contextlib
-import io
 import math
-from typing import Any
 
 import pytest
+from conftest import check_quietly
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from gpt2lib import GPT, GPTConfig
-from gpt2lib.exercises import all_exercises, progress, yours
+from gpt2lib.exercises import all_exercises
 from gpt2lib.exercises._core import REGISTRY
 from gpt2lib.exercises.ch06_finetune import BookLoRALinear
 from gpt2lib.finetune import LoRALinear, add_lora, count_parameters, last_token_states
@@ -26,18 +24,10 @@ from gpt2lib.finetune import LoRALinear, add_lora, count_parameters, last_token_
 all_exercises()
 
 
-@pytest.fixture(autouse=True)
-def private_progress(tmp_path, monkeypatch):
-    monkeypatch.setenv(progress.PROGRESS_ENV, str(tmp_path / "progress.json"))
-    yield
-    yours.forget_runtime()
+pytestmark = pytest.mark.usefixtures("private_progress")  # conftest.py
 
 
-def _check(name: str, answer: Any, seed: int = 0) -> tuple[bool, str]:
-    buf = io.StringIO()
-    with contextlib.redirect_stdout(buf):
-        ok = REGISTRY[name].check(answer, record=False, seed=seed)
-    return ok, buf.getvalue()
+_check = check_quietly  # conftest.py
 
 
 # --- 6.7 -------------------------------------------------------------------------------------------------
