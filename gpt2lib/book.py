@@ -39,7 +39,7 @@ if TYPE_CHECKING:
 
 __all__ = ["BOOK_CORPUS", "BOOK_VOCAB_SIZE", "BOOK_MODEL", "BOOK_TRAIN", "BOOK_MODEL_DIR", "BookModelError",
            "book_tokenizer", "book_data", "book_model", "book_model_info", "book_model_config",
-           "verify_book_model", "train_book_model", "write_book_model", "chapter_model", "ChapterModel", "OPENAI_NAME", "BOOK_NAME"]
+           "verify_book_model", "train_book_model", "write_book_model", "chapter_model", "fine_tuning_model", "ChapterModel", "OPENAI_NAME", "BOOK_NAME"]
 
 BOOK_CORPUS = "python-docs"
 BOOK_VOCAB_SIZE = 2048
@@ -169,6 +169,18 @@ def chapter_model(download: bool = True) -> ChapterModel:
 
 
 # ------------------------------------------------------------------------------------ rebuilding it
+
+
+def fine_tuning_model() -> ChapterModel:
+    """The model chapters 6.1 and 6.2 fine-tune: OpenAI's GPT-2 124M where a CUDA GPU runs it and it can be had
+    (:func:`chapter_model`), else the book's model, since fine-tuning GPT-2 on a CPU several times takes far
+    longer than a section's budget. On the CPU, in eval mode, with one line saying which and why."""
+    if get_device().type == "cuda":
+        return chapter_model()
+    print("no CUDA GPU here: fine-tuning the book's model (GPT-2 124M would take far too long on a CPU)")
+    model, tok = book_model()
+    return ChapterModel(model, tok, BOOK_NAME, False)
+
 def train_book_model(out: str | os.PathLike, *, progress: bool = True, device: str | None = None) -> dict[str, Any]:
     """Train the book model as the shipped one was trained (seeded; the CPU unless ``device``) and write it,
     with its ``SHA256SUMS``, into the folder ``out``, replacing what was there only once it is complete.

@@ -237,3 +237,12 @@ def test_prompt_format_is_the_answers_prefix():
     ids, targets = data.train[0]
     kept = [t for t in targets if t != IGNORE]
     assert TOK.decode(kept[:-1]) == "1" and kept[-1] == TOK.eos_token_id
+
+
+def test_the_sections_fine_tune_the_books_model_without_a_cuda_gpu(capsys, monkeypatch):
+    from gpt2lib import book
+
+    monkeypatch.setattr(book, "get_device", lambda *a, **k: torch.device("cpu"))
+    model, tok, name, openai = book.fine_tuning_model()
+    assert (name, openai, tok.vocab_size) == (book.BOOK_NAME, False, 2048)
+    assert "no CUDA GPU here" in capsys.readouterr().out
