@@ -14,6 +14,8 @@ from gpt2lib.finetune import (IGNORE, Classifier, Example, ExampleData, LoRALine
                               answer_questions, answer_targets, answers_and_stops, bag_of_words_baseline, count_parameters,
                               documented_names, exact_match, last_token_states, majority_baseline, merge_lora,
                               prompt_text, questions, set_trainable, split_items, token_f1)
+from gpt2lib.finetune import accuracy
+from gpt2lib.finetune.batches import encode_classification
 from gpt2lib.model import GPT, GPTConfig
 from gpt2lib.runtime import InputError
 from gpt2lib.tokenizer import BPETokenizer
@@ -33,12 +35,50 @@ def test_acceptability_is_balanced_seeded_and_shuffles_the_same_words():
     assert a == b and a != acceptability(n_train=40, n_val=10, n_test=20, seed=4)
     for split in (a.train, a.val, a.test):
         assert Counter(ex.label for ex in split) == {0: len(split) // 2, 1: len(split) // 2}
-        assert all(len(ex.text.split()) == 12 for ex in split)
+        assert all(len(ex.text.split()) == 10 for ex in split)
     # the test items come from the validation text, which the book's model never trained on
     val_text = " ".join(split_text(load_text("python-docs"))[1].split())
     assert all(ex.text in val_text for ex in a.test if ex.label == 1)
     train_text = " ".join(split_text(load_text("python-docs"))[0].split())
     assert all(ex.text not in train_text for ex in a.train if ex.label == 0)  # shuffled: another order
+
+
+def _normalised(text: str) -> str:
+    return " ".join(text.lower().split())
+
+
+@pytest.fixture(scope="module")
+def chapter_splits():
+    """The splits chapter 6.1 and `python -m gpt2lib finetune --task acceptability` use."""
+    return acceptability(seed=0)
+
+
+def test_acceptability_is_balanced_at_the_chapters_size(chapter_splits):
+    s = chapter_splits
+    assert (len(s.train), len(s.val), len(s.test)) == (1600, 150, 100)
+    for split in (s.train, s.val, s.test):
+        assert Counter(ex.label for ex in split) == {0: len(split) // 2, 1: len(split) // 2}
+
+
+def test_no_test_run_occurs_in_the_pre_training_text(chapter_splits):
+    # the corpus repeats passages: a run of its validation split can occur in its training split too
+    seen = _normalised(split_text(load_text("python-docs"))[0])
+    for ex in chapter_splits.test:
+        assert _normalised(ex.text) not in seen, ex.text
+    # nor does any test run's word multiset (its source run, shuffled or not) occur among the training runs
+    bags = {tuple(sorted(_normalised(ex.text).split())) for ex in chapter_splits.train + chapter_splits.val}
+    assert not any(tuple(sorted(_normalised(ex.text).split())) in bags for ex in chapter_splits.test)
+
+
+def test_no_item_or_source_run_is_in_two_splits(chapter_splits):
+    s = chapter_splits
+    texts = [{_normalised(ex.text) for ex in split} for split in (s.train, s.val, s.test)]
+    bags = [{tuple(sorted(_normalised(ex.text).split())) for ex in split} for split in (s.train, s.val, s.test)]
+    for i, j in ((0, 1), (0, 2), (1, 2)):
+        assert not texts[i] & texts[j] and not bags[i] & bags[j]
+    # and within a split each source run is used once
+    for split, bag in zip((s.train, s.val, s.test), bags):
+        assert len(bag) == len(split)
 
 
 def test_acceptability_refuses_what_the_corpus_cannot_give():
@@ -88,17 +128,30 @@ def test_last_token_states_reads_each_rows_last_real_position():
         last_token_states(hidden, torch.tensor([0, 4]))
 
 
-def test_the_classifier_reads_the_closing_end_of_text_and_padding_changes_nothing():
+def test_the_classifier_reads_the_last_real_token_and_padding_changes_nothing():
     clf = Classifier(tiny(), 3, pad_id=TOK.eos_token_id).eval()
     eot = TOK.eos_token_id
-    short, long = TOK.encode("ab") + [eot], TOK.encode("a longer text") + [eot]
+    short, long = TOK.encode("ab"), TOK.encode("a longer text")
     alone = clf(torch.tensor([short]))[0]
     padded = clf(torch.tensor([short + [eot] * (len(long) - len(short)), long]))[0]
     assert torch.allclose(alone[0], padded[0], atol=1e-6)
+    hidden = clf.body.hidden_states(torch.tensor([long]))
+    assert torch.allclose(padded[1], clf.head(hidden[0, len(long) - 1]), atol=1e-6)  # no pad: the last position
     hidden = clf.body.hidden_states(torch.tensor([short]))
-    assert torch.allclose(alone[0], clf.head(hidden[0, len(short) - 1]), atol=1e-6)
-    # a row without end-of-text is read at its last position
-    assert torch.allclose(clf(torch.tensor([short[:-1]]))[0][0], clf.head(hidden[0, len(short) - 2]), atol=1e-6)
+    assert torch.allclose(alone[0], clf.head(hidden[0, len(short) - 1]), atol=1e-6)  # 'b', not an end-of-text
+    assert clf.lengths(torch.tensor([short + [eot] * (len(long) - len(short)), long])).tolist() == [len(short), len(long)]
+
+
+def test_encode_classification_holds_the_text_alone_and_accuracy_reads_it():
+    eot = TOK.eos_token_id
+    items = encode_classification([Example("ab", 1), Example("a longer text", 0)], TOK, 64)
+    assert items == [(TOK.encode("ab"), 1), (TOK.encode("a longer text"), 0)]  # no closing end-of-text
+    with pytest.raises(InputError, match="needs some text"):
+        encode_classification([Example("", 1)], TOK, 64)
+    clf = Classifier(tiny(), 2, pad_id=eot).eval()
+    with torch.no_grad():
+        one_by_one = [int(clf(torch.tensor([ids]))[0].argmax()) for ids, _ in items]
+    assert accuracy(clf, items, batch_size=2) == sum(p == y for p, (_, y) in zip(one_by_one, items)) / 2
 
 
 def test_set_trainable_freezes_all_but_the_named_parameters():

@@ -47,14 +47,19 @@ def _fit(ids: list[int], block: int, what: str) -> None:
 
 
 def encode_classification(examples: Sequence[Example], tokenizer: Any, block: int) -> list[tuple[list[int], int]]:
-    """``(ids, label)`` per example, the ids closed by end-of-text (the token the classifier reads); a text
-    longer than ``block`` tokens is refused."""
-    eot = tokenizer.eos_token_id
+    """``(ids, label)`` per example: the text's tokens alone, no end-of-text after them (the classifier
+    reads the last real token's state, and a batch pads with end-of-text after it); an empty text, or one
+    longer than ``block`` tokens, is refused."""
     out = []
     for ex in examples:
         if ex.label is None:
             raise InputError(f"a classification example needs a label: {ex.text[:60]!r}")
-        ids = tokenizer.encode(ex.text) + [eot]
+        ids = tokenizer.encode(ex.text)
+        if not ids:
+            raise InputError("a classification example needs some text; got an empty one")
+        if tokenizer.eos_token_id in ids:
+            raise InputError(f"the example {ex.text[:40]!r}... holds the end-of-text token, which pads the "
+                             f"batches; remove it from the text")
         _fit(ids, block, f"the example {ex.text[:40]!r}...")
         out.append((ids, int(ex.label)))
     return out

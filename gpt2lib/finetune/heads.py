@@ -1,9 +1,11 @@
 """A classification head on a pre-trained GPT, and which of its parameters train.
 
-Each text is closed by an end-of-text token, and the head reads that token's final hidden state: under
-the causal mask it is the only position that has seen the whole text, and being the same token in every
-example it gives the head one fixed place to look (GPT-1 appended an "extract" token for the same
-reason; Radford et al. 2018). A linear layer turns its ``n_embd`` numbers into one logit per class.
+The head reads the final hidden state of each text's last real token: under the causal mask it is the
+only position that has seen the whole text, and it is a state the model was trained to produce (it
+predicts the next token from it). GPT-1 instead appended an "extract" token and read its state
+(Radford et al. 2018), but it fine-tuned every weight, that token's embedding included; the book's
+model never saw its end-of-text token in pre-training, so that token's embedding, and any state
+computed at it, is untrained. A linear layer turns the ``n_embd`` numbers into one logit per class.
 """
 from __future__ import annotations
 
@@ -23,16 +25,18 @@ def last_token_states(hidden: Tensor, lengths: Tensor) -> Tensor:
     if hidden.dim() != 3 or lengths.shape != hidden.shape[:1]:
         raise InputError(f"need hidden (B, T, C) and lengths (B,), got {tuple(hidden.shape)} and {tuple(lengths.shape)}")
     if bool((lengths < 1).any()) or bool((lengths > hidden.size(1)).any()):
-        raise InputError(f"every length must be in [1, {hidden.size(1)}], got {lengths.tolist()}")
+        raise InputError(f"every length must be in [1, {hidden.size(1)}] (a row needs a real token), "
+                         f"got {lengths.tolist()}")
     rows = torch.arange(hidden.size(0), device=hidden.device)
     return hidden[rows, lengths.to(hidden.device) - 1]
 
 
 class Classifier(nn.Module):
-    """``body`` (a :class:`~gpt2lib.model.GPT`) with a linear head on the state of the end-of-text token
-    (``pad_id``) that closes each text; rows are padded on the right with more of it, and the head reads
-    the first (a row without one: its last position). ``forward(idx, labels)`` returns ``(logits, loss)``
-    like the GPT, with logits ``(B, n_classes)``."""
+    """``body`` (a :class:`~gpt2lib.model.GPT`) with a linear head on the state of each text's last real
+    token. Rows are padded on the right with ``pad_id`` (end-of-text, which never occurs inside a text),
+    so a row's length is the index of its first ``pad_id`` (``T`` for a row without one), and the head
+    reads position ``length - 1``. ``forward(idx, labels)`` returns ``(logits, loss)`` like the GPT,
+    with logits ``(B, n_classes)``."""
 
     def __init__(self, body: nn.Module, n_classes: int, pad_id: int) -> None:
         super().__init__()
@@ -43,10 +47,13 @@ class Classifier(nn.Module):
         nn.init.normal_(self.head.weight, std=0.02)
         nn.init.zeros_(self.head.bias)
 
+    def lengths(self, idx: Tensor) -> Tensor:
+        """The real tokens in each row of ``idx`` ``(B, T)``: the index of its first ``pad_id``, else ``T``."""
+        pads = idx == self.pad_id
+        return torch.where(pads.any(dim=1), pads.int().argmax(dim=1), idx.size(1))
+
     def forward(self, idx: Tensor, targets: Tensor | None = None, **_: object) -> tuple[Tensor, Tensor | None]:
-        ends = idx == self.pad_id
-        lengths = torch.where(ends.any(dim=1), ends.int().argmax(dim=1) + 1, idx.size(1))
-        logits = self.head(last_token_states(self.body.hidden_states(idx), lengths))
+        logits = self.head(last_token_states(self.body.hidden_states(idx), self.lengths(idx)))
         return logits, (F.cross_entropy(logits, targets) if targets is not None else None)
 
 

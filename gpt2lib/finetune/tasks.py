@@ -10,7 +10,8 @@ under the PSF licence), so fine-tuning needs no download and every reader gets t
   section's title.
 
 Splits are by source: the test items come from the corpus's validation split, which the book's model
-never trained on; the training and validation items from its training split.
+never trained on (a run the corpus repeats in its training split is dropped); the training and
+validation items from its training split; no run is in two splits.
 """
 from __future__ import annotations
 
@@ -81,15 +82,45 @@ def _shuffled(window: str, rng: random.Random) -> str:
     raise InputError(f"cannot shuffle {window!r} into another order")  # every word the same
 
 
-def acceptability(corpus: str = "python-docs", *, words: int = 12, n_train: int = 1600, n_val: int = 150,
+def _normalised(text: str) -> str:
+    """Lower-case, whitespace collapsed: two runs are "the same text" when these are equal."""
+    return " ".join(text.lower().split())
+
+
+def _unseen_runs(train_text: str, val_text: str, words: int, rng: random.Random) -> tuple[list[str], list[str]]:
+    """``(pool, held)``: the runs of the training text and of the validation text, each text once.
+
+    The corpus repeats whole passages (under several topics), so a run can occur twice in the pool
+    (and land in both the training and the validation items), or lie in the validation text and in the
+    training text too (and be a test item the model pre-trained on). A run is kept once; a run of the
+    validation text is dropped if it occurs anywhere in the training text, and a pool run that is also a
+    held run is dropped from the pool."""
+    seen_train = _normalised(train_text)
+    held, held_keys = [], set()
+    for run in _word_windows(val_text, words, rng):
+        key = _normalised(run)
+        if key not in held_keys and key not in seen_train:
+            held.append(run)
+            held_keys.add(key)
+    pool, pool_keys = [], set()
+    for run in _word_windows(train_text, words, rng):
+        key = _normalised(run)
+        if key not in pool_keys and key not in held_keys:
+            pool.append(run)
+            pool_keys.add(key)
+    return pool, held
+
+
+def acceptability(corpus: str = "python-docs", *, words: int = 10, n_train: int = 1600, n_val: int = 150,
                   n_test: int = 100, seed: int = 0) -> Splits:
     """Runs of ``words`` words, half as written (label 1) and half shuffled (label 0), each source run used
-    once; test items from the corpus's validation split."""
+    once and in one split only; the test runs come from the corpus's validation split and occur nowhere in
+    its training split (compared lower-cased, whitespace collapsed), so the book's model never trained on
+    them; the training and validation runs from the training split."""
     if words < 2:
         raise InputError(f"words must be >= 2 (one word has no order), got {words}")
     rng = random.Random(seed)
-    train_text, val_text = split_text(load_text(corpus))
-    pool, held = _word_windows(train_text, words, rng), _word_windows(val_text, words, rng)
+    pool, held = _unseen_runs(*split_text(load_text(corpus)), words, rng)
     if len(pool) < n_train + n_val or len(held) < n_test:
         raise InputError(f"the corpus gives {len(pool)} training and {len(held)} test runs of {words} words; "
                          f"ask for fewer examples (n_train + n_val <= {len(pool)}, n_test <= {len(held)}) or "
