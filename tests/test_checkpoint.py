@@ -166,10 +166,13 @@ def test_a_resumed_run_sweeps_leftovers_at_its_start(run, data):
     (run / ".optim-0000009.safetensors.abc.tmp").write_bytes(b"half")
     (run / "model-0000009.safetensors").write_bytes(b"orphan")
 
-    def stop(row):
-        raise KeyboardInterrupt
+    class Killed(BaseException):
+        """A kill, which saves nothing (Ctrl-C would save the step it stopped at)."""
 
-    with pytest.raises(KeyboardInterrupt):
+    def stop(row):
+        raise Killed
+
+    with pytest.raises(Killed):
         train(tiny_model(), data, quick(max_steps=6), folder=run, resume=True, progress=False, callback=stop)
     assert not (run / ".optim-0000009.safetensors.abc.tmp").exists()
     assert not (run / "model-0000009.safetensors").exists()
@@ -231,6 +234,15 @@ def test_resume_from_non_finite_weights_is_refused(run, data):
     save_file(tensors, path)
     with pytest.raises(NonFiniteWeightsError):
         load_checkpoint(run)
+
+
+def test_add_checkpoint_info_writes_onto_the_same_step_only(run):
+    assert ckpt_mod.add_checkpoint_info(run, 4, {"scores": {"test_accuracy": 0.5}})
+    assert load_checkpoint(run)[2]["scores"] == {"test_accuracy": 0.5}
+    assert not ckpt_mod.add_checkpoint_info(run, 3, {"scores": {"test_accuracy": 0.1}})  # another step's numbers
+    assert load_checkpoint(run)[2]["scores"] == {"test_accuracy": 0.5}
+    with pytest.raises(ValueError, match="weights"):
+        ckpt_mod.add_checkpoint_info(run, 4, {"weights": "elsewhere.safetensors"})
 
 
 def test_checkpoints_do_not_change_the_run_even_with_dropout(data, tmp_path):

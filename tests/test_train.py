@@ -152,15 +152,19 @@ def test_a_crash_while_saving_leaves_the_previous_checkpoint(tmp_path, monkeypat
         assert (tmp_path / name).read_bytes() == content
 
 
+class Killed(BaseException):
+    """A kill: the process ends where it is, saving nothing (unlike Ctrl-C, which saves the last step)."""
+
+
 def test_killed_and_resumed_run_logs_the_same_losses(data, tmp_path):
     uninterrupted = train(tiny_model(), data, quick(), progress=False)
 
     def kill_at_step_9(row):
         if row["step"] == 9:
-            raise KeyboardInterrupt
+            raise Killed
 
     run = tmp_path / "run"
-    with pytest.raises(KeyboardInterrupt):
+    with pytest.raises(Killed):
         train(tiny_model(), data, quick(ckpt_interval=4), folder=run, progress=False, callback=kill_at_step_9)
     assert json.loads((run / "checkpoint.json").read_text())["step"] == 8
     resumed = train(tiny_model(seed=99), data, quick(ckpt_interval=4), folder=run, resume=True, progress=False)
@@ -169,6 +173,65 @@ def test_killed_and_resumed_run_logs_the_same_losses(data, tmp_path):
         assert loss == losses(uninterrupted)[step]  # exactly: same weights, moments and batches
     steps = [json.loads(line)["step"] for line in (run / "metrics.jsonl").read_text().splitlines()]
     assert steps == list(range(1, 13))  # the killed run's step 9 row was dropped, then logged again
+
+
+def test_ctrl_c_saves_the_last_finished_step_and_the_resumed_run_is_exact(data, tmp_path):
+    from gpt2lib.training.loop import TrainingInterrupted
+
+    uninterrupted = train(tiny_model(), data, quick(), progress=False)
+
+    def ctrl_c_at_step_9(row):
+        if row["step"] == 9:
+            raise KeyboardInterrupt
+
+    run = tmp_path / "run"
+    with pytest.raises(TrainingInterrupted) as stopped:
+        train(tiny_model(), data, quick(ckpt_interval=4), folder=run, progress=False, callback=ctrl_c_at_step_9)
+    assert isinstance(stopped.value, KeyboardInterrupt)  # a notebook cell or a script still stops
+    assert (stopped.value.step, stopped.value.saved, stopped.value.folder) == (9, True, run)
+    assert sorted(losses(stopped.value.result)) == list(range(1, 10))
+    assert json.loads((run / "checkpoint.json").read_text())["step"] == 9
+    resumed = train(tiny_model(seed=99), data, quick(ckpt_interval=4), folder=run, resume=True, progress=False)
+    assert sorted(losses(resumed)) == [10, 11, 12]
+    for step, loss in losses(resumed).items():
+        assert loss == losses(uninterrupted)[step]
+
+
+def test_a_finished_run_resumed_returns_its_final_validation_loss(data, tmp_path):
+    run = tmp_path / "run"
+    done = train(tiny_model(), data, quick(max_steps=4), folder=run, progress=False)
+    again = train(tiny_model(seed=5), data, quick(max_steps=4), folder=run, resume=True, progress=False)
+    assert again.steps == 4 and again.final_val_loss == done.final_val_loss
+    # stopped during its final evaluation: measured again (the same weights, the same number) and logged
+    rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    (run / "metrics.jsonl").write_text("".join(json.dumps({k: v for k, v in r.items() if k != "val_loss"}) + "\n"
+                                               for r in rows))
+    measured = train(tiny_model(seed=5), data, quick(max_steps=4), folder=run, resume=True, progress=False)
+    assert measured.final_val_loss == pytest.approx(done.final_val_loss, abs=1e-6)
+    assert json.loads((run / "metrics.jsonl").read_text().splitlines()[-1]) == {"step": 4,
+                                                                               "val_loss": measured.final_val_loss}
+
+
+def test_ctrl_c_waits_for_the_end_of_an_update_or_a_save():
+    import os
+    import signal
+
+    from gpt2lib.training.interrupt import CtrlC
+
+    before, finished = signal.getsignal(signal.SIGINT), []
+    with pytest.raises(KeyboardInterrupt):
+        with CtrlC() as ctrl:
+            with ctrl.deferred():
+                os.kill(os.getpid(), signal.SIGINT)
+                finished.append("the update")  # not cut short
+    assert finished == ["the update"]
+    with pytest.raises(KeyboardInterrupt):
+        with CtrlC():
+            os.kill(os.getpid(), signal.SIGINT)
+            for _ in range(1000):  # outside a deferred block it stops at once
+                finished.append("more")
+    assert finished == ["the update"]
+    assert signal.getsignal(signal.SIGINT) is before  # the handler before is back
 
 
 def test_an_existing_run_is_never_overwritten(data, tmp_path):

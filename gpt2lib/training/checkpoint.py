@@ -28,9 +28,9 @@ from torch import nn
 from ..atomic import write_atomic
 from ..runtime import unwrap_model
 # The folder's names are re-exported: callers and tests import them from here.
-from .folder import (FORMAT, INFO, LOCK, TOKENIZER, VERSION, WEIGHT_FILE, CheckpointError,  # noqa: F401
-                     FolderBusyError, _member, clean_folder, has_checkpoint, hold_folder, model_config_of,
-                     read_checkpoint_info)
+from .folder import (FORMAT, INFO, LOCK, REQUIRED, TOKENIZER, VERSION, WEIGHT_FILE,  # noqa: F401
+                     CheckpointError, FolderBusyError, _member, clean_folder, has_checkpoint, hold_folder,
+                     model_config_of, read_checkpoint_info)
 
 if TYPE_CHECKING:
     from ..model import GPT
@@ -38,7 +38,7 @@ if TYPE_CHECKING:
 
 __all__ = ["FORMAT", "CheckpointError", "FolderBusyError", "NonFiniteWeightsError", "save_checkpoint",
            "read_checkpoint_info", "load_checkpoint", "has_checkpoint", "load_training_state", "hold_folder",
-           "clean_folder", "model_config_of", "load_saved_tokenizer"]
+           "clean_folder", "model_config_of", "load_saved_tokenizer", "add_checkpoint_info"]
 
 
 class NonFiniteWeightsError(CheckpointError):
@@ -96,6 +96,23 @@ def save_checkpoint(model: nn.Module, folder: str | os.PathLike, *, optimizer: t
         # left behind, may go. Only names this folder's own pattern matches are ever deleted.
         clean_folder(folder)
     return folder / INFO
+
+
+def add_checkpoint_info(folder: str | os.PathLike, step: int, values: dict[str, Any]) -> bool:
+    """Add ``values`` (what was measured on the checkpoint, say its test scores) to the ``checkpoint.json``
+    of ``folder``, atomically, if that checkpoint is still of ``step``; return whether it was. The keys a
+    checkpoint needs cannot be replaced this way."""
+    folder = Path(folder)
+    clash = sorted(set(values) & (set(REQUIRED) | {"format", "version"}))
+    if clash:
+        raise ValueError(f"add_checkpoint_info cannot replace {clash}; save a new checkpoint instead")
+    with hold_folder(folder):
+        info = read_checkpoint_info(folder)
+        if info["step"] != step:
+            return False
+        info.update(values)
+        write_atomic(folder / INFO, lambda tmp: Path(tmp).write_text(json.dumps(info, indent=1), encoding="utf-8"))
+    return True
 
 
 # ------------------------------------------------------------------------------------ reading

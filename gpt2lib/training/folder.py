@@ -1,7 +1,7 @@
 """A checkpoint folder: what it holds, who may write into it, and what is swept from it.
 
 ``checkpoint.json`` names the other files: ``model-<step>.safetensors``, ``optim-<step>.safetensors`` and
-``tokenizer.json``. Every name it gives must be a plain file name inside its folder, so a doctored file
+``tokenizer.json``; beside them, ``metrics.jsonl`` logs the run. Every name it gives must be a plain file name inside its folder, so a doctored file
 cannot make a run read, or delete, anything elsewhere. One run writes into a folder at a time
 (:func:`hold_folder`); what interrupted saves left is swept by :func:`clean_folder`; a new run starts
 only in a folder that is new, empty, or holds nothing but an abandoned start of ours
@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, Iterator
 
 from filelock import FileLock, Timeout
 
-from ..atomic import remove_stale_temporaries
+from ..atomic import remove_stale_temporaries, write_text_atomic
 from ..runtime import UserError
 
 if TYPE_CHECKING:
@@ -27,13 +27,14 @@ if TYPE_CHECKING:
 
 __all__ = ["FORMAT", "VERSION", "INFO", "LOCK", "TOKENIZER", "WEIGHT_FILE", "CheckpointError", "FolderBusyError",
            "has_checkpoint", "hold_folder", "read_checkpoint_info", "model_config_of", "clean_folder",
-           "check_new_run_folder"]
+           "check_new_run_folder", "remove_abandoned_start", "METRICS", "open_metrics", "logged_val_loss"]
 
 FORMAT = "gpt2lib-checkpoint"
 VERSION = 1
 INFO = "checkpoint.json"
 LOCK = ".lock"
 TOKENIZER = "tokenizer.json"
+METRICS = "metrics.jsonl"
 WEIGHT_FILE = re.compile(r"^(model|optim)-\d+\.safetensors$")
 # key -> (accepted types, what to say when it is wrong)
 REQUIRED = {"step": (int, "a step number"), "model_config": (dict, "the model's shape"),
@@ -155,7 +156,7 @@ def clean_folder(folder: str | os.PathLike) -> list[Path]:
 
 # Files a run of ours leaves before its first checkpoint: a folder holding only these was an abandoned
 # start, and a new run may reuse it.
-_LEFTOVERS = ("metrics.jsonl", TOKENIZER, LOCK)
+_LEFTOVERS = (METRICS, TOKENIZER, LOCK)
 
 
 def _ours(path: Path) -> bool:
@@ -178,3 +179,45 @@ def check_new_run_folder(folder: str | os.PathLike, resume: bool) -> None:
                               f"another --out")
     if not resume and folder.is_dir() and not all(_ours(p) for p in folder.iterdir()):
         raise CheckpointError(f"{folder} is not empty and holds no checkpoint; choose an empty or new folder")
+
+
+def remove_abandoned_start(folder: str | os.PathLike) -> bool:
+    """Remove ``folder`` if it holds no checkpoint and nothing but what a run of ours leaves before its first
+    one (a start stopped by Ctrl-C); return whether it went. Anything else in it keeps it."""
+    folder = Path(folder)
+    if not folder.is_dir() or has_checkpoint(folder) or not all(_ours(p) and p.is_file() for p in folder.iterdir()):
+        return False
+    for path in folder.iterdir():
+        path.unlink(missing_ok=True)
+    with contextlib.suppress(OSError):
+        folder.rmdir()
+    return not folder.exists()
+
+
+# ------------------------------------------------------------------------------------ metrics.jsonl
+def _rows(path: Path) -> Iterator[tuple[str, dict[str, Any]]]:
+    """``(line, row)`` for each readable row of a ``metrics.jsonl`` (a line cut short by a kill is skipped)."""
+    for line in path.read_text(encoding="utf-8").splitlines() if path.exists() else []:
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if isinstance(row, dict):
+            yield line, row
+
+
+def open_metrics(folder: Path, resumed_step: int) -> Any:
+    """Open ``metrics.jsonl`` for appending; on resume, drop rows a killed run wrote after its last
+    checkpoint, since the resumed run logs those steps again."""
+    path = folder / METRICS
+    if path.exists():
+        keep = [line for line, row in _rows(path) if row.get("step", 0) <= resumed_step]
+        write_text_atomic(path, "".join(k + "\n" for k in keep))
+    return path.open("a", encoding="utf-8")
+
+
+def logged_val_loss(folder: str | os.PathLike, step: int) -> float | None:
+    """The validation loss ``metrics.jsonl`` logged at ``step`` (None if it logged none there)."""
+    found = [row["val_loss"] for _, row in _rows(Path(folder) / METRICS)
+             if row.get("step") == step and isinstance(row.get("val_loss"), (int, float))]
+    return float(found[-1]) if found else None

@@ -6,7 +6,9 @@ gradient norm; set the learning rate from the schedule; step AdamW. Every ``eval
 the validation loss is measured; every ``log_interval`` steps a row goes to ``metrics.jsonl``; every
 ``ckpt_interval`` steps (and at the end, before the final evaluation) a checkpoint is written.
 Because the batch starts come from a generator whose state is checkpointed, a resumed run draws
-exactly the batches the uninterrupted run would have drawn.
+exactly the batches the uninterrupted run would have drawn. Ctrl-C saves the last finished step (never
+half an update: :mod:`.interrupt`) and raises :class:`TrainingInterrupted`; a resumed run with no steps
+left returns at once, with the final validation loss its folder logged.
 
 What a run must never do is lose work: both splits are checked against the context before the first
 step; the output folder is held by one run at a time; a loss or gradient that is not finite stops the
@@ -26,18 +28,19 @@ import torch
 from torch import nn
 
 from .._compat import renamed
-from ..atomic import write_text_atomic
 from ..data import TokenData
 from ..model import GPT
 from ..runtime import InputError, UserError, autocast
 from . import distributed
 from .checkpoint import NonFiniteWeightsError, load_training_state, save_checkpoint
-from .folder import TOKENIZER, CheckpointError, clean_folder, has_checkpoint, hold_folder
+from .folder import (TOKENIZER, CheckpointError, clean_folder, has_checkpoint, hold_folder, logged_val_loss,
+                     open_metrics)
 from .config import MAX_LR, TrainConfig, TrainResult
+from .interrupt import CtrlC, TrainingInterrupted
 from .schedule import lr_at, make_optimizer
 from .sources import BatchSource, as_source
 
-__all__ = ["TrainConfig", "TrainResult", "DivergedError", "train", "MAX_LR"]
+__all__ = ["TrainConfig", "TrainResult", "DivergedError", "TrainingInterrupted", "train", "MAX_LR"]
 
 
 class DivergedError(UserError, FloatingPointError):
@@ -46,23 +49,6 @@ class DivergedError(UserError, FloatingPointError):
 
 def _rng_state(gen: torch.Generator) -> dict[str, torch.Tensor]:
     return {"data": gen.get_state(), "torch": torch.get_rng_state()}
-
-
-def _metrics_file(folder: Path, resumed_step: int) -> Any:
-    """Open ``metrics.jsonl`` for appending; on resume, drop rows a killed run wrote after its last
-    checkpoint, since the resumed run logs those steps again."""
-    path = folder / "metrics.jsonl"
-    if path.exists():
-        keep = []
-        for line in path.read_text(encoding="utf-8").splitlines():
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError:
-                continue  # a line cut short by a kill
-            if row.get("step", 0) <= resumed_step:
-                keep.append(line)
-        write_text_atomic(path, "".join(k + "\n" for k in keep))
-    return path.open("a", encoding="utf-8")
 
 
 @renamed(out_dir="folder")
@@ -76,8 +62,12 @@ def train(model: nn.Module, data: TokenData | BatchSource, config: TrainConfig |
     :class:`~gpt2lib.training.sources.BatchSource` (fine-tuning examples: :mod:`gpt2lib.finetune`).
 
     With ``folder``, writes ``metrics.jsonl`` and checkpoints there. A ``folder`` that already holds
-    a checkpoint is refused unless ``resume=True``, which continues that run exactly. Under ``torchrun``
-    the same call trains with DistributedDataParallel. ``callback(row)`` is called after every step.
+    a checkpoint is refused unless ``resume=True``, which continues that run exactly (a run already at
+    ``max_steps`` returns at once, its history the final validation loss). Under ``torchrun`` the same
+    call trains with DistributedDataParallel. ``callback(row)`` is called after every step.
+
+    Ctrl-C (``KeyboardInterrupt``) saves the last finished step into ``folder`` (unless its checkpoint is
+    already of that step) and raises :class:`TrainingInterrupted`.
     """
     config = config or TrainConfig()
     if not isinstance(config, TrainConfig):
@@ -140,6 +130,11 @@ class _Run:
                 self.gen.set_state(rng["data"])
             if "torch" in rng:
                 torch.set_rng_state(rng["torch"])
+        # What a checkpoint of the last finished step holds besides the weights: the random states as that
+        # step left them (a Ctrl-C mid-step has already drawn the next batch) and its batch, the probe.
+        self.rng_done = _rng_state(self.gen)
+        self.last_batch: tuple[torch.Tensor, torch.Tensor] | None = None
+        self.ctrl = CtrlC()
         self.fwd: nn.Module = torch.compile(raw) if config.compile else raw
         if dist.enabled:
             from torch.nn.parallel import DistributedDataParallel as DDP
@@ -177,9 +172,11 @@ class _Run:
             what = (f"the loss became {float(loss_mean)}" if not math.isfinite(float(loss_mean))
                     else f"the gradient norm became {float(norm)}")
             raise self.diverged(what, self.step + 1)
-        self.optimizer.step()
-        self.optimizer.zero_grad(set_to_none=True)
-        self.step += 1
+        with self.ctrl.deferred():  # the update and the step count change together, or not at all
+            self.optimizer.step()
+            self.optimizer.zero_grad(set_to_none=True)
+            self.step += 1
+            self.rng_done, self.last_batch = _rng_state(self.gen), (x, y)
         return lr, loss_mean, (norm if config.grad_clip > 0 else None), (x, y)
 
     def diverged(self, what: str, at: int) -> DivergedError:
@@ -193,23 +190,49 @@ class _Run:
         """Save the run so far, once the weights are shown to give a finite loss on the batch just seen."""
         if self.out is None or not self.dist.is_main:
             return
-        # Finite weights can still be ruined (a huge step leaves them near 1e30, and the next loss is NaN).
-        self.raw.eval()  # no dropout: the probe must not draw from the random state training uses
-        try:
-            with torch.no_grad(), autocast(self.device):
-                probe_loss = self.raw(*probe)[1]
-        finally:
-            self.raw.train()
-        if not bool(torch.isfinite(probe_loss)):
-            raise self.diverged(f"the updated weights give a loss of {float(probe_loss)}", self.step)
-        try:
-            save_checkpoint(self.raw, self.out, optimizer=self.optimizer, step=self.step, train_config=self.config,
-                            rng=_rng_state(self.gen), tokenizer=self.tokenizer,
-                            extra={"data": self.source.describe(),
-                                   **(self.extra_info or {})})
-        except NonFiniteWeightsError:
-            raise self.diverged("the weights became NaN or infinite", self.step) from None
-        self.saved_step = self.step
+        with self.ctrl.deferred():  # a Ctrl-C waits for the save to finish
+            # Finite weights can still be ruined (a huge step leaves them near 1e30, and the next loss is NaN).
+            self.raw.eval()  # no dropout: the probe must not draw from the random state training uses
+            try:
+                with torch.no_grad(), autocast(self.device):
+                    probe_loss = self.raw(*probe)[1]
+            finally:
+                self.raw.train()
+            if not bool(torch.isfinite(probe_loss)):
+                raise self.diverged(f"the updated weights give a loss of {float(probe_loss)}", self.step)
+            try:
+                save_checkpoint(self.raw, self.out, optimizer=self.optimizer, step=self.step,
+                                train_config=self.config, rng=self.rng_done, tokenizer=self.tokenizer,
+                                extra={"data": self.source.describe(), **(self.extra_info or {})})
+            except NonFiniteWeightsError:
+                raise self.diverged("the weights became NaN or infinite", self.step) from None
+            self.saved_step = self.step
+
+    def interrupted(self, result: TrainResult) -> TrainingInterrupted:
+        """After Ctrl-C: save the last finished step (unless its checkpoint is there already)."""
+        if self.out is not None and self.last_batch is not None and self.saved_step != self.step:
+            try:
+                with self.ctrl.deferred():
+                    self.checkpoint(self.last_batch)
+            except KeyboardInterrupt:
+                pass  # Ctrl-C again, during the save: it was held until the save had finished
+        result.steps = self.step
+        saved = self.out is not None and self.saved_step == self.step and self.step > 0
+        return TrainingInterrupted(self.step, self.out, saved, result)
+
+    def nothing_left(self, result: TrainResult) -> TrainResult:
+        """A resumed run already at ``max_steps``: no step, and the history's one row is the final validation
+        loss, as the folder's ``metrics.jsonl`` logged it (or measured now, and logged, where it did not)."""
+        result.steps = self.step
+        if self.out is None or not self.dist.is_main:
+            return result
+        val = logged_val_loss(self.out, self.step)
+        if val is None:  # stopped during the final evaluation
+            val = self.evaluate()
+            with open_metrics(self.out, self.step) as metrics:
+                metrics.write(json.dumps({"step": self.step, "val_loss": val}) + "\n")
+        result.history.append({"step": self.step, "val_loss": val})
+        return result
 
     def evaluate(self) -> float:
         """The validation loss (dropout off), over ``eval_batches`` batches or the whole split."""
@@ -224,11 +247,13 @@ class _Run:
     def until_done(self, progress: bool, callback: Callable[[dict[str, Any]], None] | None) -> TrainResult:
         """Step until ``max_steps``: log, checkpoint and evaluate on their intervals; return the history."""
         config, out = self.config, self.out
+        result = TrainResult(folder=out)
+        if self.step >= config.max_steps:
+            return self.nothing_left(result)
         metrics = None
         if out is not None and self.dist.is_main:
             out.mkdir(parents=True, exist_ok=True)
-            metrics = _metrics_file(out, self.step)
-        result = TrainResult(folder=out)
+            metrics = open_metrics(out, self.step)
         bar = None
         if progress and self.dist.is_main:
             from tqdm.auto import tqdm
@@ -237,37 +262,52 @@ class _Run:
         tokens_per_step = config.batch_size * self.block
         t_start = t_log = time.perf_counter()
         tokens_since_log = 0
+        unwritten: dict[str, Any] | None = None  # a finished step's row, until it is logged
+
+        def log(row: dict[str, Any]) -> None:
+            row["time"] = time.perf_counter() - t_start
+            result.history.append(row)
+            if metrics is not None:
+                metrics.write(json.dumps(row) + "\n")
+                metrics.flush()
+
         try:
-            while self.step < config.max_steps:
-                lr, loss, grad_norm, batch = self.optimizer_step()
-                tokens_since_log += tokens_per_step
-                result.tokens += tokens_per_step
-                last = self.step == config.max_steps
-                row: dict[str, Any] = {"step": self.step, "lr": lr}
-                if self.step % config.log_interval == 0 or last:
-                    now = time.perf_counter()
-                    row["train_loss"] = float(loss)
-                    if grad_norm is not None:
-                        row["grad_norm"] = float(grad_norm)
-                    row["tokens_per_s"] = tokens_since_log / max(now - t_log, 1e-9)
-                    t_log, tokens_since_log = now, 0
-                # The final checkpoint comes before the final evaluation: an evaluation that fails loses nothing.
-                if (config.ckpt_interval and self.step % config.ckpt_interval == 0) or last:
-                    self.checkpoint(batch)
-                if (config.eval_interval and self.step % config.eval_interval == 0) or last:
-                    row["val_loss"] = self.evaluate()
-                if len(row) > 2:
-                    row["time"] = time.perf_counter() - t_start
-                    result.history.append(row)
-                    if metrics is not None:
-                        metrics.write(json.dumps(row) + "\n")
-                        metrics.flush()
-                    if bar is not None:
-                        bar.set_postfix({k: f"{row[k]:.3f}" for k in ("train_loss", "val_loss") if k in row})
-                if bar is not None:
-                    bar.update(1)
-                if callback is not None:
-                    callback(row)
+            with self.ctrl:
+                try:
+                    while self.step < config.max_steps:
+                        lr, loss, grad_norm, batch = self.optimizer_step()
+                        tokens_since_log += tokens_per_step
+                        result.tokens += tokens_per_step
+                        last = self.step == config.max_steps
+                        row: dict[str, Any] = {"step": self.step, "lr": lr}
+                        if self.step % config.log_interval == 0 or last:
+                            now = time.perf_counter()
+                            row["train_loss"] = float(loss)
+                            if grad_norm is not None:
+                                row["grad_norm"] = float(grad_norm)
+                            row["tokens_per_s"] = tokens_since_log / max(now - t_log, 1e-9)
+                            t_log, tokens_since_log = now, 0
+                            unwritten = row
+                        # The final checkpoint comes before the final evaluation: an evaluation that fails
+                        # loses nothing.
+                        if (config.ckpt_interval and self.step % config.ckpt_interval == 0) or last:
+                            self.checkpoint(batch)
+                        if (config.eval_interval and self.step % config.eval_interval == 0) or last:
+                            row["val_loss"] = self.evaluate()
+                        if len(row) > 2:
+                            unwritten = None
+                            log(row)
+                            if bar is not None:
+                                bar.set_postfix({k: f"{row[k]:.3f}" for k in ("train_loss", "val_loss") if k in row})
+                        if bar is not None:
+                            bar.update(1)
+                        if callback is not None:
+                            callback(row)
+                except KeyboardInterrupt:
+                    if unwritten is not None:  # stopped during its evaluation: its training numbers stay
+                        log(unwritten)
+                    result.seconds = time.perf_counter() - t_start
+                    raise self.interrupted(result) from None
         finally:
             if bar is not None:
                 bar.close()
