@@ -3,13 +3,14 @@
 Classification: accuracy, against the majority class and a bag-of-words logistic regression (word
 counts in, a class out: what a model that ignores word order can do). Questions: greedy answers, scored
 by exact match and token F1 (the SQuAD measures, Rajpurkar et al. 2016: lower-cased words, punctuation
-dropped; F1 is the harmonic mean of the precision and recall of the answer's words).
+dropped; F1 is the harmonic mean of the precision and recall of the answer's words). Scoring a few
+hundred items takes minutes on a CPU: ``progress=True`` shows a ``tqdm`` bar (on stderr) meanwhile.
 """
 from __future__ import annotations
 
 import re
 from collections import Counter
-from typing import Any, Sequence
+from typing import Any, Iterator, Sequence
 
 import torch
 from torch import nn
@@ -22,25 +23,47 @@ __all__ = ["accuracy", "majority_baseline", "bag_of_words_baseline", "answer_que
            "exact_match", "token_f1"]
 
 
+def _bar(progress: bool, total: int, desc: str, unit: str) -> Any:
+    """A ``tqdm.auto`` bar on stderr, or None without ``progress``."""
+    if not progress:
+        return None
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, desc=desc, unit=unit)
+
+
+def _chunks(n: int, batch_size: int, bar: Any) -> Iterator[int]:
+    """The starts of the batches of ``n`` items; the bar moves on as each batch is done."""
+    for start in range(0, n, batch_size):
+        yield start
+        if bar is not None:
+            bar.update(min(batch_size, n - start))
+
+
 def _pad_rows(rows: Sequence[Sequence[int]], pad_id: int, width: int | None = None) -> torch.Tensor:
     width = width or max(len(r) for r in rows)
     return torch.tensor([list(r) + [pad_id] * (width - len(r)) for r in rows], dtype=torch.long)
 
 
 @torch.no_grad()
-def accuracy(model: nn.Module, items: Sequence[tuple[list[int], int]], *, batch_size: int = 64) -> float:
-    """The fraction of encoded ``(ids, label)`` items a :class:`~gpt2lib.finetune.heads.Classifier` gets right."""
+def accuracy(model: nn.Module, items: Sequence[tuple[list[int], int]], *, batch_size: int = 64,
+             progress: bool = False, desc: str = "accuracy") -> float:
+    """The fraction of encoded ``(ids, label)`` items a :class:`~gpt2lib.finetune.heads.Classifier` gets right
+    (``progress``: a bar labelled ``desc``, item by item)."""
     was_training = model.training
     model.eval()
     device = next(model.parameters()).device
     right = 0
+    bar = _bar(progress, len(items), desc, "item")
     try:
-        for start in range(0, len(items), batch_size):
+        for start in _chunks(len(items), batch_size, bar):
             chunk = items[start:start + batch_size]
             logits, _ = model(_pad_rows([ids for ids, _ in chunk], model.pad_id).to(device))
             right += int((logits.argmax(-1).cpu() == torch.tensor([label for _, label in chunk])).sum())
     finally:
         model.train(was_training)
+        if bar is not None:
+            bar.close()
     return right / len(items)
 
 
@@ -83,18 +106,21 @@ def bag_of_words_baseline(train: Sequence[Example], test: Sequence[Example], *, 
 
 
 def answer_questions(model: nn.Module, tokenizer: Any, questions: Sequence[str], *, max_new_tokens: int = 64,
-                     batch_size: int = 64) -> list[str]:
+                     batch_size: int = 64, progress: bool = False, desc: str = "answering") -> list[str]:
     """Greedy answers to ``questions`` asked in the prompt format, each cut at end-of-text (or at
     ``max_new_tokens``, or where the model's context ends).
 
     A batch of prompts of different lengths is padded on the right: each row's next token is read at its
-    own last position and written just after it, so padding never moves a real token's position."""
-    return answers_and_stops(model, tokenizer, questions, max_new_tokens=max_new_tokens, batch_size=batch_size)[0]
+    own last position and written just after it, so padding never moves a real token's position.
+    ``progress``: a bar labelled ``desc``, question by question (and token by token within a batch)."""
+    return answers_and_stops(model, tokenizer, questions, max_new_tokens=max_new_tokens, batch_size=batch_size,
+                             progress=progress, desc=desc)[0]
 
 
 @torch.no_grad()
 def answers_and_stops(model: nn.Module, tokenizer: Any, questions: Sequence[str], *, max_new_tokens: int = 64,
-                      batch_size: int = 64) -> tuple[list[str], list[bool]]:
+                      batch_size: int = 64, progress: bool = False,
+                      desc: str = "answering") -> tuple[list[str], list[bool]]:
     """:func:`answer_questions`'s answers, and for each whether the model ended it with end-of-text (rather
     than being cut at the limit): whether it has learned to stop cannot be read from the text alone."""
     if max_new_tokens < 1:
@@ -105,8 +131,9 @@ def answers_and_stops(model: nn.Module, tokenizer: Any, questions: Sequence[str]
     device = next(model.parameters()).device
     answers: list[str] = []
     stopped: list[bool] = []
+    bar = _bar(progress, len(questions), desc, "question")
     try:
-        for start in range(0, len(questions), batch_size):
+        for start in _chunks(len(questions), batch_size, bar):
             prompts = [tokenizer.encode(prompt_text(q)) for q in questions[start:start + batch_size]]
             longest = max(len(p) for p in prompts)
             if longest >= block:
@@ -117,7 +144,10 @@ def answers_and_stops(model: nn.Module, tokenizer: Any, questions: Sequence[str]
             ends = torch.tensor([len(p) for p in prompts], device=device)   # where each row's next token goes
             done = torch.zeros(len(prompts), dtype=torch.bool, device=device)
             rows = torch.arange(len(prompts), device=device)
-            for _ in range(steps):
+            for token in range(steps):
+                if bar is not None:  # a batch of answers takes long: say how far into it the answers are
+                    bar.set_postfix_str(f"token {token + 1}/{steps}", refresh=False)
+                    bar.update(0)
                 width = int(ends.max())
                 logits, _ = model(seq[:, :width])
                 nxt = logits[rows, ends - 1].argmax(-1)
@@ -132,6 +162,8 @@ def answers_and_stops(model: nn.Module, tokenizer: Any, questions: Sequence[str]
                 stopped.append(bool(done[row]))  # eot in the row is no proof: padding is eot too
     finally:
         model.train(was_training)
+        if bar is not None:
+            bar.close()
     return answers, stopped
 
 
