@@ -1,10 +1,14 @@
-"""``python -m gpt2lib train | sample | eval``: outputs, determinism and clear errors that write nothing."""
+"""``python -m gpt2lib train | sample | eval``: outputs, determinism, clear errors that write nothing, and
+Ctrl-C (a real SIGINT) that keeps the last finished step."""
 from __future__ import annotations
 
 import hashlib
 import json
+import os
+import signal
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -229,10 +233,61 @@ def test_resume_may_lower_the_learning_rate_and_says_so(copy, capsys):
     assert (saved["lr"], saved["min_lr"]) == (0.001, 0.0001)
 
 
-@pytest.mark.parametrize("steps", [["--max-steps", "4"], ["--max-steps", "6"], []])
-def test_resume_with_no_steps_left_says_so(copy, capsys, steps):
-    assert main(["train", "--out", str(copy), "--resume", *steps, *TINY]) == 2
-    assert "already at step 6" in error_line(capsys)
+def test_resume_asking_for_fewer_steps_than_done_is_refused(copy, capsys):
+    assert main(["train", "--out", str(copy), "--resume", "--max-steps", "4", *TINY]) == 2
+    assert "already at step 6; --max-steps 4 asks for fewer" in error_line(capsys)
+
+
+@pytest.mark.parametrize("steps", [["--max-steps", "6"], []])
+def test_a_finished_run_resumed_reports_its_final_validation_loss(copy, capsys, steps):
+    logged = json.loads((copy / "metrics.jsonl").read_text().splitlines()[-1])
+    before = digest(copy)
+    assert main(["train", "--out", str(copy), "--resume", *steps, *TINY]) == 0
+    printed = capsys.readouterr()
+    report = json.loads(printed.out)
+    assert logged["step"] == report["steps"] == 6 and report["val_loss"] == logged["val_loss"] is not None
+    assert printed.err.splitlines() == [f"note: nothing left to train: the run in {copy} finished at step 6; its "
+                                        f"final validation loss follows (give --max-steps above 6 to train further)"]
+    assert digest(copy) == before
+
+
+def eot_model(run, folder, **extra):
+    """A copy of ``run``'s model whose every next token is end-of-text: its final LayerNorm outputs ones,
+    and the tied head scores end-of-text 10 * n_embd, every other id about 0."""
+    import torch
+
+    from gpt2lib.training.checkpoint import load_checkpoint, save_checkpoint
+
+    model, tok, info = load_checkpoint(run)
+    with torch.no_grad():
+        model.ln_f.weight.zero_()
+        model.ln_f.bias.fill_(1.0)
+        model.wte.weight[tok.eos_token_id] = 10.0
+    save_checkpoint(model, folder, step=info["step"], tokenizer=tok, extra={"corpus": info["corpus"], **extra})
+    return folder
+
+
+@pytest.mark.parametrize("temperature", [[], ["--temperature", "0"], ["--temperature", "1.5", "--top-k", "5"]])
+def test_sample_stops_at_end_of_text_and_never_prints_it(copy, tmp_path, capsys, temperature):
+    eot = eot_model(copy, tmp_path / "eot")
+    assert main(["sample", "--ckpt", str(eot), "--prompt", "The value", "--max-new-tokens", "10", *temperature]) == 0
+    assert capsys.readouterr().out == "The value\n"
+
+
+def test_a_model_fine_tuned_on_questions_answers_a_bare_question_greedily(copy, tmp_path, capsys):
+    qa = eot_model(copy, tmp_path / "qa", finetuned_from={"task": "questions", "method": "lora"})
+    assert main(["sample", "--ckpt", str(qa), "--prompt", "What does str.upper() do?", "--max-new-tokens", "9"]) == 0
+    printed = capsys.readouterr()
+    assert printed.out == "### Question:\nWhat does str.upper() do?\n### Answer:\n\n"  # stopped at end-of-text
+    assert printed.err.splitlines() == [
+        f"note: {qa} was fine-tuned on 'questions': the prompt is asked in its format ('### Question:\\nWhat does "
+        f"str.upper() do?\\n### Answer:\\n'); answered greedily (give --temperature to sample)"]
+    # a prompt already in the format is kept as it is; a temperature given is used, and nothing is said
+    asked = "### Question:\nWhat does str.lower() do?\n### Answer:\n"
+    assert main(["sample", "--ckpt", str(qa), "--prompt", asked, "--temperature", "0.5", "--max-new-tokens", "9"]) == 0
+    assert capsys.readouterr() == (asked + "\n", "")
+    assert main(["sample", "--ckpt", str(qa)]) == 2
+    assert "ask one, e.g. --prompt" in error_line(capsys)
 
 
 def test_sample_says_when_it_drops_the_start_of_a_long_prompt(copy, capsys):
@@ -397,3 +452,113 @@ def test_a_read_only_output_folder_is_one_line(copy, capsys):
         assert "write" in error_line(capsys)
     finally:
         os.chmod(copy, mode)
+
+
+# ------------------------------------------------------------------------- Ctrl-C: the last step is kept
+class Interrupting:
+    """A batch source that sends this process a real SIGINT while it hands out the ``at``-th batch of the
+    test (in the middle of a step, after its batch was drawn), once."""
+
+    def __init__(self, inner, state: dict) -> None:
+        self.inner, self.state = inner, state
+
+    def __getattr__(self, name):
+        return getattr(self.inner, name)
+
+    def batch(self, *args, **kwargs):
+        self.state["calls"] += 1
+        if self.state["calls"] == self.state["at"]:
+            os.kill(os.getpid(), signal.SIGINT)
+        return self.inner.batch(*args, **kwargs)
+
+
+def ctrl_c_at(monkeypatch, at: int) -> None:
+    """Ctrl-C during the ``at``-th optimizer step this test runs (counted across its runs)."""
+    from gpt2lib.training import loop
+
+    real, state = loop.as_source, {"calls": 0, "at": at}
+    monkeypatch.setattr(loop, "as_source", lambda data: Interrupting(real(data), state))
+
+
+def one_line(capsys) -> str:
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err, err
+    return err.strip()
+
+
+SETTINGS = ["--max-steps", "6", "--eval-interval", "2", "--ckpt-interval", "0", "--log-interval", "1", "--lr", "0.002",
+            "--warmup-steps", "1"]
+
+
+@pytest.mark.slow
+def test_ctrl_c_mid_step_saves_the_step_before_and_the_resumed_run_is_exact(tmp_path, corpus, capsys, monkeypatch):
+    import torch
+    from safetensors.torch import load_file
+
+    straight = tmp_path / "straight"
+    assert main(["train", "--data", str(corpus), "--out", str(straight), *SETTINGS, *TINY]) == 0
+    out = tmp_path / "stopped"
+    ctrl_c_at(monkeypatch, 4)
+    capsys.readouterr()
+    assert main(["train", "--data", str(corpus), "--out", str(out), *SETTINGS, *TINY]) == 130
+    assert one_line(capsys) == (f"stopped at step 3; checkpoint saved in {out}; resume with: python -m gpt2lib "
+                                f"train --resume --out {out}")
+    saved = json.loads((out / "checkpoint.json").read_text())
+    assert saved["step"] == 3
+    assert main(["train", "--out", str(out), "--resume", "--quiet"]) == 0  # no setting given again
+    done, ref = (json.loads((folder / "checkpoint.json").read_text()) for folder in (out, straight))
+    assert done["train_config"] == saved["train_config"] == ref["train_config"]  # every setting kept
+    for key in ("weights", "optimizer"):  # bit for bit: weights, moments and random states
+        ours, theirs = load_file(out / done[key]), load_file(straight / ref[key])
+        assert sorted(ours) == sorted(theirs) and all(torch.equal(ours[k], theirs[k]) for k in ours)
+    rows, ref_rows = ([json.loads(line) for line in (folder / "metrics.jsonl").read_text().splitlines()]
+                      for folder in (out, straight))
+    assert [r["step"] for r in rows] == list(range(1, 7)) and [r["step"] for r in rows if "val_loss" in r] == [2, 4, 6]
+    assert [r["train_loss"] for r in rows] == [r["train_loss"] for r in ref_rows]
+
+
+def test_ctrl_c_before_the_first_step_finished_leaves_nothing(tmp_path, corpus, capsys, monkeypatch):
+    out = tmp_path / "new"
+    command = ["train", "--data", str(corpus), "--out", str(out), "--max-steps", "2", *TINY]
+    ctrl_c_at(monkeypatch, 1)
+    assert main(command) == 130
+    assert one_line(capsys) == ("stopped before the first step finished; nothing was saved; run the same command "
+                                "again to start over")
+    assert not out.exists()
+    assert main(command) == 0  # the same command, as it says
+    assert json.loads((out / "checkpoint.json").read_text())["step"] == 2
+
+
+@pytest.mark.slow
+def test_ctrl_c_from_a_shell_saves_a_checkpoint_that_resume_continues(tmp_path, corpus, capsys):
+    out = tmp_path / "run"
+    proc = subprocess.Popen([sys.executable, "-m", "gpt2lib", "train", "--data", str(corpus), "--out", str(out),
+                             "--max-steps", "100000", "--ckpt-interval", "1", "--eval-interval", "0", *TINY],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 300  # a guard against a hung test, not a timing assertion
+        while not (out / "checkpoint.json").exists():
+            assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
+            time.sleep(0.1)
+        proc.send_signal(signal.SIGINT)
+        stdout, stderr = proc.communicate(timeout=300)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    step = json.loads((out / "checkpoint.json").read_text())["step"]
+    assert proc.returncode == 130 and stdout == "" and step >= 1
+    assert stderr.splitlines() == [f"stopped at step {step}; checkpoint saved in {out}; resume with: "
+                                   f"python -m gpt2lib train --resume --out {out}"]
+    assert main(["train", "--out", str(out), "--resume", "--max-steps", str(step + 2), "--quiet"]) == 0
+    assert json.loads(capsys.readouterr().out)["steps"] == step + 2
+    steps = [json.loads(line)["step"] for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert steps[-1] == step + 2 and steps == sorted(set(steps))
+
+
+def test_help_says_when_checkpoints_are_written():
+    from gpt2lib.cli import build_parser
+
+    for command in ("train", "finetune"):
+        text = " ".join(build_parser()._subparsers._group_actions[0].choices[command].format_help().split())
+        assert "default: at each validation" in text and "Ctrl-C always saves the last finished step" in text

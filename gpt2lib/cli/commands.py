@@ -1,4 +1,6 @@
-"""What ``train``, ``sample`` and ``eval`` do with the parsed flags; a resume keeps the saved run's settings."""
+"""What ``train`` does with the parsed flags (a resume keeps every saved setting but those it may change),
+and what ``train`` and ``finetune`` share: the default checkpoint interval, the note for a run with nothing
+left to train."""
 from __future__ import annotations
 
 import argparse
@@ -11,11 +13,29 @@ from typing import Any
 
 from ..runtime import UserError
 
-__all__ = ["UsageError", "train", "sample", "evaluate"]
+__all__ = ["UsageError", "train", "ckpt_interval", "nothing_left", "main_process"]
 
 
 class UsageError(UserError):
     """A mistake in the command line: printed as one line, exit status 2."""
+
+
+def main_process() -> bool:
+    """Whether this process prints and tidies (one process alone, or rank 0 under torchrun)."""
+    return os.environ.get("RANK", "0") == "0"
+
+
+def ckpt_interval(given: int | None, eval_interval: int) -> int:
+    """``--ckpt-interval``, or by default at each validation (every 100 steps when there is none before the end)."""
+    if given is not None:
+        return given
+    return eval_interval or 100
+
+
+def nothing_left(out: Path, step: int, what: str) -> None:
+    """The one line a resumed run with no steps left prints before its report."""
+    print(f"note: nothing left to train: the run in {out} finished at step {step}; {what} (give --max-steps "
+          f"above {step} to train further)", file=sys.stderr)
 
 
 def _resume_settings(args: argparse.Namespace, out: Path) -> tuple[Any, Any, Any, str]:
@@ -47,7 +67,8 @@ def _resume_settings(args: argparse.Namespace, out: Path) -> tuple[Any, Any, Any
     if tok is None:
         raise CheckpointError(f"{out} holds no tokenizer.json; the run cannot be resumed")
 
-    want = GPTConfig.preset(args.preset) if args.preset != "book" else GPTConfig(**BOOK_MODEL)
+    want = model_cfg if args.preset is None else (
+        GPTConfig.preset(args.preset) if args.preset != "book" else GPTConfig(**BOOK_MODEL))
     shape = ("n_layer", "n_head", "n_embd")
     if any(getattr(want, k) != getattr(model_cfg, k) for k in shape):
         raise UsageError(f"{out} holds a checkpoint of another shape "
@@ -70,9 +91,9 @@ def _resume_settings(args: argparse.Namespace, out: Path) -> tuple[Any, Any, Any
                          f"{', '.join(differ)}; drop them, or start a new run with another --out")
     step = int(info["step"])
     target = args.max_steps or config.max_steps
-    if target <= step:
+    if target < step:
         said = f"--max-steps {args.max_steps} asks" if args.max_steps else f"its --max-steps ({target}) asks"
-        raise UsageError(f"the run in {out} is already at step {step}; {said} for no more. Give --max-steps "
+        raise UsageError(f"the run in {out} is already at step {step}; {said} for fewer. Give --max-steps "
                          f"above {step} to train further")
     changes = {"max_steps": target, "eval_interval": args.eval_interval, "ckpt_interval": args.ckpt_interval,
                "log_interval": args.log_interval, "device": args.device, "compile": args.compile or None}
@@ -91,6 +112,7 @@ def train(args: argparse.Namespace) -> int:
     from ..model import GPT, GPTConfig
     from ..runtime import get_device, seed_everything
     from ..training import TrainConfig, train
+    from ..training.checkpoint import read_checkpoint_info
     from ..training.distributed import teardown
 
     out: Path = args.out
@@ -102,6 +124,7 @@ def train(args: argparse.Namespace) -> int:
         config, model_cfg, tok, corpus = _resume_settings(args, out)
         kind = None
     else:
+        args.preset = args.preset or "book"
         corpus = args.data or "python-docs"
         load_text(corpus)  # a missing or empty corpus fails here, before anything is written
         base = BOOK_TRAIN if args.preset == "book" else TrainConfig()
@@ -114,6 +137,7 @@ def train(args: argparse.Namespace) -> int:
         changes["device"] = args.device
         changes["compile"] = args.compile
         config = dataclasses.replace(base, **changes)
+        config = dataclasses.replace(config, ckpt_interval=ckpt_interval(args.ckpt_interval, config.eval_interval))
         kind = args.tokenizer or ("gpt2" if args.preset.startswith("gpt2") else "bpe")
         if kind == "gpt2":
             from ..tokenizer import BPETokenizer
@@ -129,13 +153,13 @@ def train(args: argparse.Namespace) -> int:
         else:
             model_cfg = GPTConfig.preset(args.preset, vocab_size=tok.vocab_size, **shape)
 
+    if args.resume and read_checkpoint_info(out)["step"] >= config.max_steps:
+        nothing_left(out, config.max_steps, "its final validation loss follows")
     data = prepare(corpus, tok)
     seed_everything(config.seed)
     model = GPT(model_cfg)
     extra = {"corpus": str(corpus), **({"tokenizer_kind": kind} if kind else {})}
     if args.resume:
-        from ..training.checkpoint import read_checkpoint_info
-
         extra.update({k: v for k, v in read_checkpoint_info(out).items() if k == "tokenizer_kind"})
     try:
         # train() holds --out for the whole run: a second run into the same folder is refused there.
@@ -143,59 +167,8 @@ def train(args: argparse.Namespace) -> int:
                        progress=not args.quiet, extra_info=extra)
     finally:
         teardown()
-    if os.environ.get("RANK", "0") == "0":
+    if main_process():
         print(json.dumps({"steps": result.steps, "seconds": round(result.seconds, 2),
-                          "tokens_per_s": round(result.tokens_per_s), "val_loss": result.final_val_loss,
-                          "out": str(out)}))
-    return 0
-
-
-def sample(args: argparse.Namespace) -> int:
-    import torch
-
-    from ..runtime import get_device
-    from ..training.checkpoint import load_checkpoint
-
-    model, tok, _ = load_checkpoint(args.ckpt, device=get_device(args.device))
-    if tok is None:
-        raise UsageError(f"{args.ckpt} holds no tokenizer.json; it cannot turn a prompt into ids")
-    ids = tok.encode(args.prompt)
-    if not ids:
-        raise UsageError("the prompt is empty after encoding; give at least one character")
-    block = model.config.block_size
-    if args.max_new_tokens >= block:
-        raise UsageError(f"--max-new-tokens {args.max_new_tokens} does not fit the context of {block} tokens; "
-                         f"ask for at most {block - 1}")
-    if len(ids) + args.max_new_tokens > block:
-        keep = block - args.max_new_tokens
-        print(f"note: the prompt is {len(ids)} tokens and the context holds {block}, {args.max_new_tokens} of "
-              f"them for new tokens; the model sees only the prompt's last {keep} tokens (its first "
-              f"{len(ids) - keep} are dropped). Shorten the prompt or lower --max-new-tokens to keep it whole.",
-              file=sys.stderr)
-        ids = ids[-keep:]
-    device = next(model.parameters()).device
-    gen = torch.Generator(device=device).manual_seed(args.seed)
-    out = model.generate(torch.tensor([ids], device=device), args.max_new_tokens, temperature=args.temperature,
-                         top_k=args.top_k, top_p=args.top_p, generator=gen)
-    print(tok.decode(out[0].tolist()))
-    return 0
-
-
-def evaluate(args: argparse.Namespace) -> int:
-    from ..data import prepare
-    from ..evaluation import evaluate
-    from ..runtime import get_device
-    from ..training.checkpoint import load_checkpoint
-
-    model, tok, info = load_checkpoint(args.ckpt, device=get_device(args.device))
-    if tok is None:
-        raise UsageError(f"{args.ckpt} holds no tokenizer.json; it cannot tokenize a corpus")
-    corpus = args.data or info.get("corpus") or "python-docs"
-    if not isinstance(corpus, str):
-        raise UsageError(f"{args.ckpt / 'checkpoint.json'} names the corpus {corpus!r}, not a name or a path; "
-                         f"give the corpus with --data")
-    data = prepare(corpus, tok)
-    report = evaluate(model, data, batch_size=args.batch_size, max_batches=args.max_batches)
-    report = {"corpus": str(corpus), "step": info["step"], **report}
-    print(json.dumps(report))
+                          "tokens_per_s": round(result.tokens_per_s) if result.tokens else None,
+                          "val_loss": result.final_val_loss, "out": str(out)}))
     return 0

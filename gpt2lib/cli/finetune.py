@@ -5,6 +5,9 @@ The folder records what the run fine-tuned (task, base, method, LoRA's rank and 
 ``--resume`` rebuilds the same model before loading its state. A run on ``questions`` also writes
 ``merged/``: the fine-tuned GPT as a plain checkpoint (LoRA merged into its weights), which ``sample``
 and ``eval`` read like any other.
+
+The folder also keeps what was measured (the test scores before, and those of the checkpoint they were
+measured on), so ``--resume`` on a finished run reports them at once instead of scoring for minutes again.
 """
 from __future__ import annotations
 
@@ -12,14 +15,13 @@ import argparse
 import contextlib
 import dataclasses
 import json
-import os
 import sys
 from pathlib import Path
 from typing import Any
 
-from .commands import UsageError
+from .commands import UsageError, ckpt_interval, main_process, nothing_left
 
-__all__ = ["finetune", "TASKS", "METHODS", "DEFAULTS"]
+__all__ = ["finetune", "TASKS", "METHODS", "DEFAULTS", "CLASSIFIES"]
 
 TASKS = ("acceptability", "questions")
 METHODS = ("full", "lora", "head")
@@ -29,6 +31,8 @@ DEFAULTS: dict[str, Any] = {"acceptability": {"batch_size": 32, "max_steps": 150
                             "questions": {"batch_size": 16, "max_steps": 300},
                             "lr": {"full": 3e-4, "lora": 3e-3, "head": 1e-2}}
 SAVED = ("task", "base", "method", "rank", "alpha", "seed", "batch_size")
+# What a classification task's classifier tells, for the line that says why `sample` cannot use it.
+CLASSIFIES = {"acceptability": "whether a run of words is the reference's own text or the same words shuffled"}
 
 
 def _base(name: str, device: Any) -> tuple[Any, Any]:
@@ -102,56 +106,99 @@ def _build(s: dict[str, Any], device: Any) -> tuple[Any, Any, Any, Any]:
     return model, tok, splits, data
 
 
-def _score(s: dict[str, Any], model: Any, tok: Any, splits: Any, limit: int | None) -> dict[str, float]:
+def _score(s: dict[str, Any], model: Any, tok: Any, splits: Any, limit: int | None, progress: bool = False,
+           desc: str = "scoring") -> dict[str, float]:
     from ..finetune import accuracy, answer_questions, exact_match, token_f1
     from ..finetune.batches import encode_classification
 
     test = splits.test[:limit]
     if s["task"] == "acceptability":
-        return {"test_accuracy": accuracy(model, encode_classification(test, tok, model.config.block_size))}
-    answers = answer_questions(model, tok, [ex.text for ex in test])
+        return {"test_accuracy": accuracy(model, encode_classification(test, tok, model.config.block_size),
+                                          progress=progress, desc=desc)}
+    answers = answer_questions(model, tok, [ex.text for ex in test], progress=progress, desc=desc)
     refs = [ex.answer for ex in test]
     return {"test_exact_match": sum(map(exact_match, answers, refs)) / len(refs),
             "test_token_f1": sum(map(token_f1, answers, refs)) / len(refs)}
 
 
+def _config(args: argparse.Namespace, s: dict[str, Any], info: dict[str, Any], device: Any) -> Any:
+    """The run's :class:`~gpt2lib.training.TrainConfig`: from the flags and :data:`DEFAULTS`, or on ``--resume``
+    the saved one, changed only where a flag asks for a change a resume allows."""
+    from ..training import TrainConfig
+    from ..training.checkpoint import CheckpointError
+
+    if not args.resume:
+        lr = args.lr or DEFAULTS["lr"][s["method"]]
+        steps = args.max_steps or DEFAULTS[s["task"]]["max_steps"]
+        evals = 50 if args.eval_interval is None else args.eval_interval
+        return TrainConfig(max_steps=steps, batch_size=s["batch_size"], lr=lr, min_lr=lr / 10,
+                           warmup_steps=min(10, steps), weight_decay=0.0, eval_interval=evals,
+                           ckpt_interval=ckpt_interval(args.ckpt_interval, evals), log_interval=10,
+                           seed=s["seed"], device=device.type)
+    try:
+        saved = TrainConfig.from_dict(info["train_config"])
+    except (TypeError, ValueError) as exc:
+        raise CheckpointError(f"{args.out / 'checkpoint.json'} holds no usable training settings ({exc}); the "
+                              f"run cannot be resumed") from None
+    if args.max_steps is not None and args.max_steps < info["step"]:
+        raise UsageError(f"the run in {args.out} is already at step {info['step']}; --max-steps {args.max_steps} "
+                         f"asks for fewer. Give --max-steps above {info['step']} to train further")
+    changes = {"max_steps": args.max_steps, "eval_interval": args.eval_interval,
+               "ckpt_interval": args.ckpt_interval, "device": device.type}
+    if args.lr is not None:
+        changes.update(lr=args.lr, min_lr=args.lr / 10)
+    return dataclasses.replace(saved, **{k: v for k, v in changes.items() if v is not None})
+
+
+def _saved(scores: Any, n_test: int) -> dict[str, float] | None:
+    """Scores the folder saved, if they were measured on the same ``n_test`` test items."""
+    if isinstance(scores, dict) and scores.get("test_items") == n_test:
+        return {k: v for k, v in scores.items() if k != "test_items"}
+    return None
+
+
 def finetune(args: argparse.Namespace) -> int:
     from ..finetune import count_parameters, merge_lora
     from ..runtime import get_device
-    from ..training import TrainConfig, train
-    from ..training.checkpoint import save_checkpoint
+    from ..training import train
+    from ..training.checkpoint import add_checkpoint_info, has_checkpoint, read_checkpoint_info, save_checkpoint
     from ..training.folder import check_new_run_folder
 
     out: Path = args.out
     check_new_run_folder(out, args.resume)
     device = get_device(args.device)
     s = _settings(args, out)
+    info = read_checkpoint_info(out) if args.resume else {}
+    config = _config(args, s, info, device)
+    # --test-items, like every setting, is the saved run's unless given again.
+    limit = args.test_items if args.test_items is not None or not args.resume else info.get("test_items")
+    if args.resume and info["step"] >= config.max_steps:
+        nothing_left(out, info["step"], "its validation loss and test scores follow")
     model, tok, splits, data = _build(s, device)
-    before = None if args.resume else _score(s, model, tok, splits, args.test_items)
-    lr = args.lr or DEFAULTS["lr"][s["method"]]
-    steps = args.max_steps or DEFAULTS[s["task"]]["max_steps"]
-    config = TrainConfig(max_steps=steps, batch_size=s["batch_size"], lr=lr, min_lr=lr / 10,
-                         warmup_steps=min(10, steps), weight_decay=0.0, eval_interval=args.eval_interval or 50,
-                         ckpt_interval=args.ckpt_interval or 0, log_interval=10, seed=s["seed"],
-                         device=device.type)
-    if args.resume:
-        from ..training.checkpoint import read_checkpoint_info
-
-        saved = TrainConfig.from_dict(read_checkpoint_info(out)["train_config"])
-        config = dataclasses.replace(config, lr=args.lr or saved.lr, min_lr=(args.lr or saved.lr) / 10,
-                                     warmup_steps=saved.warmup_steps, max_steps=args.max_steps or saved.max_steps)
+    n_test = len(splits.test[:limit])
+    # Before training (and before a resume loads the run's weights) the model is the base model.
+    before = _saved(info.get("scores_before"), n_test)
+    if before is None:
+        before = _score(s, model, tok, splits, limit, not args.quiet, "scoring before")
+    extra = {"finetune": s, "corpus": "python-docs", "test_items": limit,
+             "scores_before": {"test_items": n_test, **before}}
     result = train(model, data, config, folder=out, resume=args.resume, tokenizer=tok, progress=not args.quiet,
-                   extra_info={"finetune": s, "corpus": "python-docs"})
+                   extra_info=extra)
+    after = _saved(read_checkpoint_info(out).get("scores"), n_test)
+    if after is None:
+        after = _score(s, model, tok, splits, limit, not args.quiet, "scoring after")
+        if main_process():
+            add_checkpoint_info(out, result.steps, {"scores": {"test_items": n_test, **after}})
     report = {"task": s["task"], "method": s["method"], "trainable_parameters": count_parameters(model),
               "steps": result.steps, "seconds": round(result.seconds, 2), "val_loss": result.final_val_loss,
-              **({f"before_{k}": v for k, v in before.items()} if before else {}), **_score(s, model, tok, splits, args.test_items), "test_items": len(splits.test[:args.test_items]),
-              "out": str(out)}
+              **{f"before_{k}": v for k, v in before.items()}, **after, "test_items": n_test, "out": str(out)}
     if s["task"] == "questions":
-        # A plain GPT checkpoint beside the run, for `sample` and `eval`.
-        merged = merge_lora(model) if s["method"] == "lora" else model
-        save_checkpoint(merged, out / "merged", step=result.steps, tokenizer=tok,
-                        extra={"corpus": "python-docs", "finetuned_from": s})
-        report["merged"] = str(out / "merged")
-    if os.environ.get("RANK", "0") == "0":
+        # A plain GPT checkpoint beside the run, for `sample` and `eval` (kept if it is of this step already).
+        merged = out / "merged"
+        if not has_checkpoint(merged) or read_checkpoint_info(merged)["step"] != result.steps:
+            save_checkpoint(merge_lora(model) if s["method"] == "lora" else model, merged, step=result.steps,
+                            tokenizer=tok, extra={"corpus": "python-docs", "finetuned_from": s})
+        report["merged"] = str(merged)
+    if main_process():
         print(json.dumps(report))
     return 0
