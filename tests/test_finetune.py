@@ -12,8 +12,8 @@ from torch import nn
 from gpt2lib.data import load_text, split_text
 from gpt2lib.finetune import (IGNORE, Classifier, Example, ExampleData, LoRALinear, acceptability, add_lora,
                               answer_questions, answer_targets, answers_and_stops, bag_of_words_baseline, count_parameters,
-                              documented_names, exact_match, last_token_states, majority_baseline, merge_lora,
-                              prompt_text, questions, set_trainable, split_items, token_f1)
+                              exact_match, last_token_states, majority_baseline, merge_lora, prompt_text, set_trainable,
+                              token_f1)
 from gpt2lib.finetune import accuracy
 from gpt2lib.finetune.batches import encode_classification
 from gpt2lib.model import GPT, GPTConfig
@@ -88,18 +88,7 @@ def test_acceptability_refuses_what_the_corpus_cannot_give():
         acceptability(words=1)
 
 
-def test_questions_and_their_split():
-    names = documented_names()
-    assert len(names) > 100 and ("str.upper()", "Return a copy of the string with all the cased characters "
-                                 "converted to uppercase.") in names
-    items = questions()
-    kinds = Counter(ex.text.split()[0] for ex in items)
-    assert kinds["What"] == len(names) and kinds["Which"] > 500
-    s = split_items(items, val=0.1, test=0.2, seed=1)
-    assert len(s.train) + len(s.val) + len(s.test) == len(items) and s == split_items(items, val=0.1, test=0.2, seed=1)
-    assert len(s.test) == round(0.2 * len(items))
-    with pytest.raises(InputError):
-        split_items(items, val=0.5, test=0.5)
+# The questions of chapter 6.2 and their splits: tests/test_finetune_questions.py.
 
 
 # -------------------------------------------------------------------------------- masking, padding

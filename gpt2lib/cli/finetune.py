@@ -84,8 +84,7 @@ def _build(s: dict[str, Any], device: Any) -> tuple[Any, Any, Any, Any]:
     """``(model, tokenizer, splits, data)`` for the settings: the base, its head or LoRA, the examples."""
     import torch
 
-    from ..finetune import (Classifier, ExampleData, acceptability, add_lora, questions, set_trainable,
-                            split_items)
+    from ..finetune import Classifier, ExampleData, acceptability, add_lora, question_splits, set_trainable
 
     body, tok = _base(s["base"], device)
     block = body.config.block_size
@@ -96,7 +95,7 @@ def _build(s: dict[str, Any], device: Any) -> tuple[Any, Any, Any, Any]:
         data = ExampleData.for_classification(splits.train, splits.val, tok, block)
         head = ["head"]
     else:
-        splits = split_items(questions(), seed=0)
+        splits = question_splits()  # chapter 6.2's splits
         model, data, head = body, ExampleData.for_instructions(splits.train, splits.val, tok, block), []
     if s["method"] == "lora":
         add_lora(model, rank=s["rank"], alpha=s["alpha"], keep_training=head)

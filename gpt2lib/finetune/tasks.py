@@ -5,9 +5,8 @@ under the PSF licence), so fine-tuning needs no download and every reader gets t
   a shuffled order? GPT-1 was fine-tuned on a task of this kind (CoLA, grammatical or not; Radford et
   al. 2018). A bag of words scores 50% by construction, since both classes hold the same words: only
   word order tells them apart, which is what a language model has learnt.
-- **Questions** (instructions): "What does ``str.upper()`` do?" answered with the first sentence of its
-  documentation; and "Which section of the reference is this passage from?" answered with the
-  section's title.
+- The questions of instruction tuning are in :mod:`.questions`, which builds on :class:`Example` and
+  :class:`Splits`.
 
 Splits are by source: the test items come from the corpus's validation split, which the book's model
 never trained on (a run the corpus repeats in its training split is dropped); the training and
@@ -22,12 +21,7 @@ from dataclasses import dataclass
 from ..data import load_text, split_text
 from ..runtime import InputError
 
-__all__ = ["Example", "Splits", "acceptability", "documented_names", "reference_sections", "questions",
-           "split_items"]
-
-# A documented name: an unindented signature line, a blank line, then its indented description.
-_ENTRY = re.compile(r"^((?:object|str)\.\w+(?:\([^\n]*\))?)\n\n((?:   [^\n]+\n)+)", re.M)
-_SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z\"“(*])")
+__all__ = ["Example", "Splits", "acceptability"]
 
 
 @dataclass(frozen=True)
@@ -133,51 +127,3 @@ def acceptability(corpus: str = "python-docs", *, words: int = 10, n_train: int 
         return items
 
     return Splits(label(pool[:n_train]), label(pool[n_train:n_train + n_val]), label(held[:n_test]))
-
-
-def documented_names(corpus: str = "python-docs") -> list[tuple[str, str]]:
-    """``(name, first sentence)`` for each documented method (``object.__len__(self)``, ``str.upper()``)."""
-    out = []
-    for m in _ENTRY.finditer(load_text(corpus)):
-        description = " ".join(line.strip() for line in m.group(2).splitlines())
-        description = re.sub(r"\s*\[\d+\]", "", description)  # footnote marks
-        first = _SENTENCE_END.split(description, maxsplit=1)[0]
-        if 20 <= len(first) <= 200:
-            out.append((m.group(1), first))
-    return out
-
-
-def reference_sections(corpus: str = "python-docs") -> list[tuple[str, list[str]]]:
-    """``(title, prose paragraphs)`` for each top-level section (a title underlined with ``*``)."""
-    text = load_text(corpus)
-    heads = list(re.finditer(r"^([^\n]+)\n(\*+)\n", text, re.M))
-    out = []
-    for i, m in enumerate(heads):
-        if len(m.group(2)) != len(m.group(1)):
-            continue
-        body = text[m.end():heads[i + 1].start() if i + 1 < len(heads) else len(text)]
-        paragraphs = [p for p in _prose_paragraphs(body) if len(p) >= 80]
-        if paragraphs:
-            out.append((m.group(1), paragraphs))
-    return out
-
-
-def questions(corpus: str = "python-docs", *, max_chars: int = 120) -> list[Example]:
-    """Both kinds of question, as ``Example(text=question, answer=answer)``: what each documented method
-    does, and which section a passage (its first ``max_chars`` characters, cut at a word) comes from."""
-    items = [Example(f"What does {name} do?", answer=first) for name, first in documented_names(corpus)]
-    for title, paragraphs in reference_sections(corpus):
-        for p in paragraphs:
-            passage = p if len(p) <= max_chars else p[:max_chars].rsplit(" ", 1)[0] + " ..."
-            items.append(Example(f"Which section of the reference is this from? {passage}", answer=title))
-    return items
-
-
-def split_items(items: list[Example], *, val: float = 0.1, test: float = 0.2, seed: int = 0) -> Splits:
-    """A seeded random split of ``items`` (the same items and seed give the same split on every machine)."""
-    if not 0 <= val < 1 or not 0 <= test < 1 or val + test >= 1:
-        raise InputError(f"need 0 <= val, test and val + test < 1, got val={val}, test={test}")
-    order = list(items)
-    random.Random(seed).shuffle(order)
-    n_test, n_val = round(len(order) * test), round(len(order) * val)
-    return Splits(order[n_test + n_val:], order[n_test:n_test + n_val], order[:n_test])
