@@ -112,20 +112,44 @@ def seed_everything(seed: int = 1337) -> torch.Generator:
     return torch.Generator().manual_seed(seed)
 
 
-def autocast_dtype(device: torch.device | str) -> torch.dtype | None:
-    """bf16 where the device computes it natively (recent CUDA GPUs), otherwise None (stay in fp32).
+# The first CUDA generation with bf16 in its tensor cores (Ampere: A100, RTX 30xx; then L4, H100, ...).
+BF16_MIN_CAPABILITY = (8, 0)
 
-    CPU autocast to bf16 exists but is slower than fp32 on most laptops, so the book keeps fp32 there.
+
+def autocast_dtype(device: torch.device | str) -> torch.dtype | None:
+    """The dtype ``autocast`` computes in on ``device``: bf16 on CUDA GPUs that compute it natively
+    (compute capability 8.0 and newer), fp16 on older CUDA GPUs (Colab's free T4 is 7.5), None (fp32)
+    elsewhere.
+
+    ``torch.cuda.is_bf16_supported()`` is not the test: on a T4 it answers True and emulates bf16, slowly
+    and without tensor cores. fp16 has tensor cores there but a narrow range, so training in fp16 needs
+    loss scaling (:class:`gpt2lib.training.precision.Precision` does it). CPU autocast exists but is slower
+    than fp32 on most laptops, so the book keeps fp32 there.
     """
     device = torch.device(device)
-    if device.type == "cuda" and torch.cuda.is_available() and torch.cuda.is_bf16_supported():
-        return torch.bfloat16
-    return None
+    if device.type != "cuda" or not torch.cuda.is_available():
+        return None
+    return torch.bfloat16 if torch.cuda.get_device_capability(device) >= BF16_MIN_CAPABILITY else torch.float16
+
+
+def precision_note(device: torch.device | str) -> str:
+    """One line for a training chapter: the precision :func:`autocast` chose on ``device``, and why."""
+    device = torch.device(device)
+    dtype = autocast_dtype(device)
+    if dtype is None:
+        where = "a CPU" if device.type == "cpu" else f"{device.type}"
+        return f"precision: fp32 on {where} (autocast to a 16-bit type is no faster here)"
+    major, minor = torch.cuda.get_device_capability(device)
+    name = torch.cuda.get_device_name(device)
+    if dtype == torch.bfloat16:
+        return f"precision: bf16 autocast on {name} (compute capability {major}.{minor} computes bf16 natively)"
+    return (f"precision: fp16 autocast with loss scaling on {name} (compute capability {major}.{minor} has no "
+            "native bf16; emulating it would be slower than fp32)")
 
 
 @contextlib.contextmanager
 def autocast(device: torch.device | str) -> Iterator[None]:
-    """``torch.autocast`` to bf16 where :func:`autocast_dtype` allows it, a no-op elsewhere."""
+    """``torch.autocast`` to the dtype :func:`autocast_dtype` chooses, a no-op where it chooses fp32."""
     device = torch.device(device)
     dtype = autocast_dtype(device)
     if dtype is None:

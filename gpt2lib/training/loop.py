@@ -37,6 +37,7 @@ from .folder import (TOKENIZER, CheckpointError, clean_folder, has_checkpoint, h
                      open_metrics)
 from .config import MAX_LR, TrainConfig, TrainResult
 from .interrupt import CtrlC, TrainingInterrupted
+from .precision import Precision
 from .schedule import lr_at, make_optimizer
 from .sources import BatchSource, as_source
 
@@ -123,9 +124,11 @@ class _Run:
         self.gen = torch.Generator().manual_seed(config.seed)
         self.step = 0
         self.saved_step: int | None = None  # the last checkpoint this run can fall back on
+        self.precision = Precision(self.device)  # fp16's loss scaling; nothing in bf16 or fp32
         if resume and out is not None and has_checkpoint(out):
             info, rng = load_training_state(out, raw, self.optimizer)
             self.step = self.saved_step = int(info["step"])
+            self.precision.load_state_dict(info.get("grad_scaler"))
             if "data" in rng:
                 self.gen.set_state(rng["data"])
             if "torch" in rng:
@@ -162,18 +165,20 @@ class _Run:
             with contextlib.nullcontext() if last_micro else self.fwd.no_sync():
                 with autocast(self.device):
                     _, loss = self.fwd(x, y, **self.checked)
-                (loss / config.grad_accum).backward()
+                self.precision.backward(loss / config.grad_accum)
             loss_sum += loss.detach() / config.grad_accum
         # The norm is measured even without clipping (an infinite max_norm leaves the gradient as it is):
         # a non-finite loss or gradient stops the run before the optimizer applies it.
+        self.precision.unscale(self.optimizer)
         norm = torch.nn.utils.clip_grad_norm_(self.params, config.grad_clip if config.grad_clip > 0 else math.inf)
         loss_mean = distributed.all_reduce_mean(loss_sum)
-        if not bool(torch.isfinite(loss_mean) & torch.isfinite(norm)):
+        # In fp16 an overflowing gradient is expected now and then: the scaler skips that step and lowers its scale.
+        if not bool(torch.isfinite(loss_mean) & (torch.isfinite(norm) | self.precision.enabled)):
             what = (f"the loss became {float(loss_mean)}" if not math.isfinite(float(loss_mean))
                     else f"the gradient norm became {float(norm)}")
             raise self.diverged(what, self.step + 1)
         with self.ctrl.deferred():  # the update and the step count change together, or not at all
-            self.optimizer.step()
+            self.precision.step(self.optimizer)
             self.optimizer.zero_grad(set_to_none=True)
             self.step += 1
             self.rng_done, self.last_batch = _rng_state(self.gen), (x, y)
@@ -203,7 +208,8 @@ class _Run:
             try:
                 save_checkpoint(self.raw, self.out, optimizer=self.optimizer, step=self.step,
                                 train_config=self.config, rng=self.rng_done, tokenizer=self.tokenizer,
-                                extra={"data": self.source.describe(), **(self.extra_info or {})})
+                                extra={"data": self.source.describe(), **(self.extra_info or {}),
+                                       **({"grad_scaler": self.precision.state_dict()} if self.precision.enabled else {})})
             except NonFiniteWeightsError:
                 raise self.diverged("the weights became NaN or infinite", self.step) from None
             self.saved_step = self.step
