@@ -6,7 +6,9 @@ grouped-query attention (GQA), each a few lines on top of :mod:`gpt2lib.model`.
   position, so that their dot product depends on the positions only through their difference; the model needs no
   position table.
 - SwiGLU (Shazeer, 2020) gates the MLP: ``w2(silu(w1 x) * w3 x)``; with a hidden width of about 2/3 of 4C its
-  three matrices hold as many parameters as GPT-2's two.
+  three matrices hold as many parameters as GPT-2's two. Its hidden units are products of two projections, so at
+  GPT-2's initialisation (every matrix N(0, 0.02^2)) in a narrow model its output starts several times smaller
+  than the GELU MLP's; ``Variant(mlp_init="fan_in")`` gives the MLP PaLM's "fan-in variance scaling" instead.
 - GQA (Ainslie et al., 2023) lets groups of query heads share one key/value head: ``n_kv_head = n_head`` is
   multi-head attention, ``n_kv_head = 1`` multi-query attention (Shazeer, 2019); the KV cache shrinks by
   ``n_head / n_kv_head``.
@@ -24,8 +26,8 @@ from torch import Tensor, nn
 
 from .model import MLP, GPTConfig
 
-__all__ = ["RMSNorm", "rope", "SwiGLU", "swiglu_hidden", "GroupedQueryAttention", "Variant", "VariantGPT",
-           "equal_size"]
+__all__ = ["RMSNorm", "rope", "SwiGLU", "swiglu_hidden", "GroupedQueryAttention", "MLP_INITS", "Variant",
+           "VariantGPT", "equal_size"]
 
 
 class RMSNorm(nn.Module):
@@ -102,6 +104,9 @@ class GroupedQueryAttention(nn.Module):
         return self.w_o(y.transpose(1, 2).reshape(B, T, C))
 
 
+MLP_INITS = ("gpt2", "fan_in")
+
+
 @dataclass(frozen=True)
 class Variant:
     """Which post-GPT-2 changes are on. The default is GPT-2 itself."""
@@ -111,13 +116,22 @@ class Variant:
     swiglu: bool = False
     n_kv_head: int | None = None  # None: one key/value head per query head (multi-head attention)
     mlp_hidden: int | None = None  # None: 4 * n_embd for GPT-2's MLP, swiglu_hidden(n_embd) for SwiGLU
+    # "gpt2": GPT-2's initialisation everywhere (N(0, 0.02^2), the residual projections 0.02 / sqrt(2 n_layer));
+    # "fan_in": the MLP's matrices N(0, 1 / n_in) instead, n_in the matrix's input width (PaLM, Chowdhery et al.
+    # 2022, section 5: "fan-in variance scaling"); everything outside the MLP keeps GPT-2's
+    mlp_init: str = "gpt2"
+
+    def __post_init__(self) -> None:
+        if self.mlp_init not in MLP_INITS:
+            raise ValueError(f"mlp_init must be one of {MLP_INITS}, got {self.mlp_init!r}")
 
     @property
     def name(self) -> str:
         parts = [n for n, on in (("RMSNorm", self.rmsnorm), ("RoPE", self.rope), ("SwiGLU", self.swiglu)) if on]
         if self.n_kv_head is not None:
             parts.append(f"GQA({self.n_kv_head})")
-        return " + ".join(parts) or "GPT-2"
+        name = " + ".join(parts) or "GPT-2"
+        return name + (", fan-in init" if self.mlp_init == "fan_in" else "")
 
 
 class _WidthMLP(MLP):
@@ -166,6 +180,11 @@ class VariantGPT(nn.Module):
         for block in self.blocks:  # the projections that write into the residual stream
             for proj in (block.attn.w_o, block.mlp.w2 if variant.swiglu else block.mlp.proj):
                 nn.init.normal_(proj.weight, mean=0.0, std=0.02 / math.sqrt(2 * config.n_layer))
+        if variant.mlp_init == "fan_in":  # after GPT-2's: the attention and the embeddings draw the same numbers
+            for block in self.blocks:
+                for linear in block.mlp.modules():
+                    if isinstance(linear, nn.Linear):
+                        nn.init.normal_(linear.weight, mean=0.0, std=linear.in_features ** -0.5)
 
     def num_parameters(self) -> int:
         return sum(p.numel() for p in self.parameters())

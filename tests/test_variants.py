@@ -160,3 +160,41 @@ def test_equal_size_gives_what_a_swap_frees_back_to_the_mlp(variant):
     assert torch.isfinite(loss)
     with pytest.raises(ValueError, match="mlp_hidden"):
         equal_size(CFG, sized)
+
+
+def _mlp_output_rms(variant: Variant, seed: int = 0) -> float:
+    """The RMS of the first block's MLP output, at initialisation, on LayerNorm-like (unit variance) input."""
+    torch.manual_seed(seed)
+    model = VariantGPT(GPTConfig(vocab_size=97, block_size=16, n_layer=2, n_head=4, n_embd=64), equal_size(
+        GPTConfig(vocab_size=97, block_size=16, n_layer=2, n_head=4, n_embd=64), variant))
+    with torch.no_grad():
+        return float(model.blocks[0].mlp(torch.randn(64, 16, 64)).pow(2).mean().sqrt())
+
+
+def test_fan_in_init_draws_the_mlp_from_n_0_1_over_n_in_and_leaves_the_rest_as_gpt2s():
+    for swiglu in (False, True):
+        torch.manual_seed(3)
+        gpt2_init = VariantGPT(CFG, Variant(swiglu=swiglu))
+        torch.manual_seed(3)
+        fan_in = VariantGPT(CFG, Variant(swiglu=swiglu, mlp_init="fan_in"))
+        theirs = dict(gpt2_init.named_parameters())
+        for name, p in fan_in.named_parameters():
+            if ".mlp." in name and p.dim() == 2:
+                std = p.size(1) ** -0.5
+                assert float(p.detach().std()) == pytest.approx(std, rel=0.1), name  # thousands of draws: within 10%
+            else:  # GPT-2's initialisation, drawn first, number for number
+                assert torch.equal(p, theirs[name]), name
+    assert Variant(swiglu=True, mlp_init="fan_in").name == "SwiGLU, fan-in init"
+    assert Variant(mlp_init="fan_in").name == "GPT-2, fan-in init"
+    assert equal_size(CFG, Variant(swiglu=True, mlp_init="fan_in")).mlp_init == "fan_in"
+    with pytest.raises(ValueError, match="mlp_init must be one of"):
+        Variant(mlp_init="xavier")
+
+
+def test_at_gpt2s_init_swiglu_starts_several_times_smaller_and_fan_in_closes_the_gap():
+    gelu, swiglu = _mlp_output_rms(Variant()), _mlp_output_rms(Variant(swiglu=True))
+    # a product of two projections of std 0.02 * sqrt(C) each, against GELU of one: several times smaller
+    assert swiglu < gelu / 3, (gelu, swiglu)
+    fan_gelu, fan_swiglu = _mlp_output_rms(Variant(mlp_init="fan_in")), _mlp_output_rms(Variant(swiglu=True, mlp_init="fan_in"))
+    assert 0.5 < fan_swiglu / fan_gelu < 2, (fan_gelu, fan_swiglu)
+    assert fan_swiglu > 10 * swiglu
