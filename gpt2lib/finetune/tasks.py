@@ -17,6 +17,7 @@ from __future__ import annotations
 import random
 import re
 from dataclasses import dataclass
+from typing import Container
 
 from ..data import load_text, split_text
 from ..runtime import InputError
@@ -89,20 +90,21 @@ def _unseen_runs(train_text: str, val_text: str, words: int, rng: random.Random)
     training text too (and be a test item the model pre-trained on). A run is kept once; a run of the
     validation text is dropped if it occurs anywhere in the training text, and a pool run that is also a
     held run is dropped from the pool."""
-    seen_train = _normalised(train_text)
-    held, held_keys = [], set()
-    for run in _word_windows(val_text, words, rng):
-        key = _normalised(run)
-        if key not in held_keys and key not in seen_train:
-            held.append(run)
-            held_keys.add(key)
-    pool, pool_keys = [], set()
-    for run in _word_windows(train_text, words, rng):
-        key = _normalised(run)
-        if key not in pool_keys and key not in held_keys:
-            pool.append(run)
-            pool_keys.add(key)
+    held, held_keys = _new_runs(val_text, words, rng, _normalised(train_text))
+    pool, _ = _new_runs(train_text, words, rng, held_keys)
     return pool, held
+
+
+def _new_runs(text: str, words: int, rng: random.Random, excluded: Container[str]) -> tuple[list[str], set[str]]:
+    """The runs of ``text``, each once (compared normalised) and none whose normalised text is in ``excluded``
+    (a set of runs, or a whole normalised text, where ``in`` finds a run inside it); and their keys."""
+    runs, keys = [], set()
+    for run in _word_windows(text, words, rng):
+        key = _normalised(run)
+        if key not in keys and key not in excluded:
+            runs.append(run)
+            keys.add(key)
+    return runs, keys
 
 
 def acceptability(corpus: str = "python-docs", *, words: int = 10, n_train: int = 1600, n_val: int = 150,
