@@ -24,11 +24,11 @@ def last_json(capsys) -> dict:
 @pytest.fixture(scope="module")
 def head_run(tmp_path_factory):
     # One run for the tests below (they run in this order: the refusal first, then the resume).
-    out = tmp_path_factory.mktemp("finetune") / "acc"
+    out = tmp_path_factory.mktemp("finetune") / "topics"
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("GPT2LIB_CACHE", str(out.parent / "cache"))
         with contextlib.redirect_stdout(io.StringIO()) as printed, contextlib.redirect_stderr(io.StringIO()) as err:
-            assert main(["finetune", "--task", "acceptability", "--method", "head", "--max-steps", "4",
+            assert main(["finetune", "--task", "topics", "--method", "head", "--max-steps", "4",
                          "--ckpt-interval", "2", "--out", str(out), *QUIET]) == 0
     assert "scoring" not in err.getvalue()  # --quiet: no progress bars
     return out, json.loads(printed.getvalue().strip().splitlines()[-1])
@@ -40,10 +40,10 @@ def saved(out) -> dict:
 
 def test_finetune_reports_the_test_accuracy_before_and_after(head_run):
     out, report = head_run
-    assert report["steps"] == 4 and report["trainable_parameters"] == 128 * 2 + 2
+    assert report["steps"] == 4 and report["trainable_parameters"] == 128 * 3 + 3  # three classes
     assert 0 <= report["before_test_accuracy"] <= 1 and 0 <= report["test_accuracy"] <= 1
     info = json.loads((out / "checkpoint.json").read_text())
-    assert info["step"] == 4 and info["finetune"]["method"] == "head" and info["finetune"]["task"] == "acceptability"
+    assert info["step"] == 4 and info["finetune"]["method"] == "head" and info["finetune"]["task"] == "topics"
 
 
 def test_resume_refuses_other_settings_and_writes_nothing(head_run, capsys):
@@ -59,7 +59,7 @@ def test_sample_and_eval_name_a_classifier_in_one_line(head_run, tmp_path, capsy
     for command in ("sample", "eval"):
         assert main([command, "--ckpt", str(out), "--device", "cpu"]) == 2
         line = one_line(capsys)
-        assert f"{out} holds a classifier fine-tuned for the task 'acceptability'" in line
+        assert f"{out} holds a classifier fine-tuned for the task 'topics'" in line
         assert f"test accuracy is in the report 'finetune' printed; 'python -m gpt2lib finetune --resume --out {out}'" \
             in line
     # told apart by its weights too (a body and a head), whatever its checkpoint.json says

@@ -23,18 +23,23 @@ from .commands import UsageError, ckpt_interval, main_process, nothing_left
 
 __all__ = ["finetune", "TASKS", "METHODS", "DEFAULTS", "CLASSIFIES"]
 
-TASKS = ("acceptability", "questions")
+TASKS = ("topics", "acceptability", "questions")
 METHODS = ("full", "lora", "head")
 # Per task: batch and steps; per method: the peak learning rate (LoRA's and a lone head's updates are
 # small, so they take larger rates than the full model, whose pre-trained weights a large rate would wreck).
-DEFAULTS: dict[str, Any] = {"acceptability": {"batch_size": 32, "max_steps": 150},
+DEFAULTS: dict[str, Any] = {"topics": {"batch_size": 32, "max_steps": 100},
+                            "acceptability": {"batch_size": 32, "max_steps": 150},
                             # answers scored as chapter 6.2 scores them: at most 32 new tokens (the longest
                             # held-out answer is 31 of the book's model's tokens)
                             "questions": {"batch_size": 16, "max_steps": 300, "max_new_tokens": 32},
                             "lr": {"full": 3e-4, "lora": 3e-3, "head": 1e-2}}
 SAVED = ("task", "base", "method", "rank", "alpha", "seed", "batch_size")
 # What a classification task's classifier tells, for the line that says why `sample` cannot use it.
-CLASSIFIES = {"acceptability": "whether a run of words is the reference's own text or the same words shuffled"}
+CLASSIFIES = {"topics": "which part of Python's reference a run of words comes from (statements, expressions, "
+                       "objects and types)",
+              "acceptability": "whether a run of words is the reference's own text or the same words shuffled"}
+# A classification task's splits (chapter 6.1's) and its number of classes.
+CLASSIFICATION = {"topics": 3, "acceptability": 2}
 
 
 def _base(name: str, device: Any) -> tuple[Any, Any]:
@@ -61,7 +66,7 @@ def _settings(args: argparse.Namespace, out: Path) -> dict[str, Any]:
     given = {k: getattr(args, k) for k in SAVED}
     if not args.resume:
         if args.task is None:
-            raise UsageError("give --task (acceptability or questions)")
+            raise UsageError("give --task (topics, acceptability or questions)")
         if args.task == "questions" and args.method == "head":
             raise UsageError("--method head trains a classification head; the questions task has none: "
                              "use --method lora or full")
@@ -86,14 +91,14 @@ def _build(s: dict[str, Any], device: Any) -> tuple[Any, Any, Any, Any]:
     """``(model, tokenizer, splits, data)`` for the settings: the base, its head or LoRA, the examples."""
     import torch
 
-    from ..finetune import Classifier, ExampleData, acceptability, add_lora, question_splits, set_trainable
+    from ..finetune import Classifier, ExampleData, acceptability, add_lora, question_splits, set_trainable, topics
 
     body, tok = _base(s["base"], device)
     block = body.config.block_size
     torch.manual_seed(s["seed"])  # the head's and LoRA's initial weights
-    if s["task"] == "acceptability":
-        splits = acceptability(seed=0)
-        model = Classifier(body, 2, pad_id=tok.eos_token_id).to(device)
+    if s["task"] in CLASSIFICATION:
+        splits = topics(seed=0) if s["task"] == "topics" else acceptability(seed=0)
+        model = Classifier(body, CLASSIFICATION[s["task"]], pad_id=tok.eos_token_id).to(device)
         data = ExampleData.for_classification(splits.train, splits.val, tok, block)
         head = ["head"]
     else:
@@ -113,7 +118,7 @@ def _score(s: dict[str, Any], model: Any, tok: Any, splits: Any, limit: int | No
     from ..finetune.batches import encode_classification
 
     test = splits.test[:limit]
-    if s["task"] == "acceptability":
+    if s["task"] in CLASSIFICATION:
         return {"test_accuracy": accuracy(model, encode_classification(test, tok, model.config.block_size),
                                           progress=progress, desc=desc)}
     from ..finetune import question_kind

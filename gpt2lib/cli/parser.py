@@ -91,9 +91,10 @@ def build_parser() -> argparse.ArgumentParser:
                        "A questions run also writes OUT/merged, a checkpoint that sample and eval read. Ctrl-C "
                        "saves the last finished step; --resume continues the run, and on a finished run prints its "
                        "scores again.")
-    f.add_argument("--task", choices=["acceptability", "questions"], default=None,
-                   help="acceptability: the reference's own words or shuffled (classification); questions: what "
-                        "a method does, which section a passage is from (answers generated)")
+    f.add_argument("--task", choices=["topics", "acceptability", "questions"], default=None,
+                   help="topics: which part of the reference a run of words is from (classification, chapter "
+                        "6.1); acceptability: the reference's own words or shuffled (classification); questions: "
+                        "what a method does, which section a passage is from (answers generated, chapter 6.2)")
     f.add_argument("--out", required=True, type=Path, help="output folder for checkpoints and metrics.jsonl")
     f.add_argument("--base", default=None,
                    help="the pre-trained model: 'book' (default, shipped), a checkpoint folder (a train run's "
@@ -105,7 +106,7 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("--alpha", type=_positive_float, default=None, help="LoRA's alpha; the update is scaled by "
                    "alpha / r (default 16)")
     f.add_argument("--max-steps", type=_positive_int, default=None,
-                   help="optimizer steps (default: 150 for acceptability, 300 for questions)")
+                   help="optimizer steps (default: 100 for topics, 150 for acceptability, 300 for questions)")
     f.add_argument("--resume", action="store_true",
                    help="continue the run in --out with every saved setting; --max-steps, --lr, the intervals, "
                         "--test-items and --device may change. A finished run prints its scores")

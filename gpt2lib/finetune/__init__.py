@@ -1,6 +1,7 @@
 """Fine-tuning a pre-trained GPT for a task (chapters 6.1 and 6.2; ``python -m gpt2lib finetune``).
 
 - :mod:`.tasks`: labelled tasks built from the book's corpus, split by source;
+- :mod:`.topics`: which part of Python's reference a run of words comes from (chapter 6.1's task);
 - :mod:`.questions`: the questions of instruction tuning, each input once with one answer, held out by
   source and by answer;
 - :mod:`.batches`: the prompt format, targets masked to the answer, padding, and :class:`ExampleData`,
@@ -20,9 +21,10 @@ from .scores import (accuracy, answer_questions, answers_and_stops, bag_of_words
 from .questions import (documented_names, question_audit, question_kind, question_splits, questions,
                         reference_sections)
 from .tasks import Example, Splits, acceptability
+from .topics import TOPICS, topics
 
 __all__ = ["IGNORE", "PROMPT", "ExampleData", "answer_targets", "prompt_text", "Classifier", "count_parameters",
            "last_token_states", "set_trainable", "DEFAULT_TARGETS", "LoRALinear", "add_lora", "merge_lora",
            "accuracy", "answer_questions", "answers_and_stops", "bag_of_words_baseline", "exact_match", "majority_baseline", "normalise",
            "token_f1", "Example", "Splits", "acceptability", "documented_names", "question_audit", "question_kind",
-           "question_splits", "questions", "reference_sections"]
+           "question_splits", "questions", "reference_sections", "TOPICS", "topics"]
