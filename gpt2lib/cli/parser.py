@@ -106,7 +106,7 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("--alpha", type=_positive_float, default=None, help="LoRA's alpha; the update is scaled by "
                    "alpha / r (default 16)")
     f.add_argument("--max-steps", type=_positive_int, default=None,
-                   help="optimizer steps (default: 100 for topics, 150 for acceptability, 300 for questions)")
+                   help="optimizer steps (default: 100 for topics, 150 for acceptability and questions)")
     f.add_argument("--resume", action="store_true",
                    help="continue the run in --out with every saved setting; --max-steps, --lr, the intervals, "
                         "--test-items and --device may change. A finished run prints its scores")
@@ -114,7 +114,7 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("--lr", type=_positive_float, default=None,
                    help="peak learning rate (default: 3e-4 full, 3e-3 LoRA, 1e-2 head)")
     f.add_argument("--eval-interval", type=_non_negative_int, default=None,
-                   help="steps between validation losses; 0: only at the end (default 50)")
+                   help="steps between validation losses; 0: only at the end (default 25)")
     f.add_argument("--ckpt-interval", type=_non_negative_int, default=None, help=_CKPT_HELP)
     f.add_argument("--test-items", type=_positive_int, default=None,
                    help="score on the first N test items only (default: all; answering questions takes longest)")
