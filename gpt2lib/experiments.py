@@ -15,7 +15,7 @@ import multiprocessing
 import os
 import time
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Any, Sequence
 
 import torch
 
@@ -72,9 +72,20 @@ def default_workers() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 
+def _build(run: Run) -> torch.nn.Module:
+    return GPT(run.config) if run.variant is None else VariantGPT(run.config, run.variant)
+
+
 def _model(run: Run) -> torch.nn.Module:
     seed_everything(run.init_seed)
-    return GPT(run.config) if run.variant is None else VariantGPT(run.config, run.variant)
+    return _build(run)
+
+
+def _cost(run: Run) -> int:
+    """A run's training work, roughly: its parameters times the tokens it trains on (shapes only, on ``meta``)."""
+    with torch.device("meta"):
+        n = sum(p.numel() for p in _build(run).parameters())  # no seeding: the caller's RNG is left alone
+    return n * run.schedule.max_steps * run.schedule.batch_size * run.schedule.grad_accum
 
 
 def _one(run: Run, corpus: str) -> Result:
@@ -126,7 +137,10 @@ def run_all(runs: Sequence[Run], corpus: str = "python-docs", *, workers: int | 
         context = multiprocessing.get_context("spawn")
         with concurrent.futures.ProcessPoolExecutor(workers, mp_context=context, initializer=_start_worker,
                                                     initargs=(corpus,)) as pool:
-            futures = [pool.submit(_one, run, corpus) for run in runs]
+            # the dearest runs first, so that no long run starts last while the other workers sit idle
+            futures: list[Any] = [None] * len(runs)
+            for i in sorted(range(len(runs)), key=lambda i: -_cost(runs[i])):
+                futures[i] = pool.submit(_one, runs[i], corpus)
             try:
                 for _ in concurrent.futures.as_completed(futures):
                     bar.update()

@@ -199,11 +199,13 @@ def test_scores():
     assert majority_baseline([Example("a", 1)] * 3 + [Example("b", 0)], [Example("c", 0), Example("d", 1)]) == 0.5
 
 
-def test_batched_answers_equal_answers_one_at_a_time():
+def test_batched_answers_equal_answers_one_at_a_time_and_the_cache_changes_nothing():
     model = tiny(block=128)
-    qs = ["Why?", "What does str.upper() do?", "x"]
+    qs = ["Why?", "What does str.upper() do?", "x", "Why not?", "y"]   # two pairs of prompts of one length
     together = answer_questions(model, TOK, qs, max_new_tokens=6)
     assert together == [answer_questions(model, TOK, [q], max_new_tokens=6)[0] for q in qs]
+    assert answers_and_stops(model, TOK, qs, max_new_tokens=6, batch_size=1) == \
+        answers_and_stops(model, TOK, qs, max_new_tokens=6, use_cache=False)
     with pytest.raises(InputError, match="no room"):
         answer_questions(model, TOK, ["x" * 120], max_new_tokens=4)
 

@@ -119,12 +119,18 @@ def answer_questions(model: nn.Module, tokenizer: Any, questions: Sequence[str],
 
 @torch.no_grad()
 def answers_and_stops(model: nn.Module, tokenizer: Any, questions: Sequence[str], *, max_new_tokens: int = 64,
-                      batch_size: int = 64, progress: bool = False,
-                      desc: str = "answering") -> tuple[list[str], list[bool]]:
+                      batch_size: int = 64, progress: bool = False, desc: str = "answering",
+                      use_cache: bool = True) -> tuple[list[str], list[bool]]:
     """:func:`answer_questions`'s answers, and for each whether the model ended it with end-of-text (rather
-    than being cut at the limit): whether it has learned to stop cannot be read from the text alone."""
+    than being cut at the limit): whether it has learned to stop cannot be read from the text alone.
+
+    With ``use_cache`` (and a model that has ``make_cache``, as :class:`~gpt2lib.model.GPT` does) the
+    questions whose prompts have the same length are answered together, one new token per row and step,
+    through a KV cache: the same answers, several times faster than recomputing every prompt at every step."""
     if max_new_tokens < 1:
         raise InputError(f"max_new_tokens must be >= 1, got {max_new_tokens}")
+    if use_cache and hasattr(model, "make_cache"):
+        return _cached_answers(model, tokenizer, questions, max_new_tokens, batch_size, progress, desc)
     eot, block = tokenizer.eos_token_id, model.config.block_size
     was_training = model.training
     model.eval()
@@ -160,6 +166,56 @@ def answers_and_stops(model: nn.Module, tokenizer: Any, questions: Sequence[str]
                 new = seq[row, len(p):].tolist()
                 answers.append(tokenizer.decode(new[:new.index(eot)] if eot in new else new).strip())
                 stopped.append(bool(done[row]))  # eot in the row is no proof: padding is eot too
+    finally:
+        model.train(was_training)
+        if bar is not None:
+            bar.close()
+    return answers, stopped
+
+
+def _decoded(tokenizer: Any, new: list[int], eot: int) -> str:
+    return tokenizer.decode(new[:new.index(eot)] if eot in new else new).strip()
+
+
+@torch.no_grad()
+def _cached_answers(model: nn.Module, tokenizer: Any, questions: Sequence[str], max_new_tokens: int, batch_size: int,
+                    progress: bool, desc: str) -> tuple[list[str], list[bool]]:
+    """Greedy answers through a KV cache. Rows share one cache length, so a batch holds prompts of one
+    length: no padding at all, and each step feeds one token per row."""
+    eot, block = tokenizer.eos_token_id, model.config.block_size
+    prompts = [tokenizer.encode(prompt_text(q)) for q in questions]
+    longest = max((len(p) for p in prompts), default=0)
+    if longest >= block:
+        raise InputError(f"a prompt of {longest} tokens leaves no room for an answer in a context of "
+                         f"{block}; ask shorter questions")
+    by_length: dict[int, list[int]] = {}
+    for i, p in enumerate(prompts):
+        by_length.setdefault(len(p), []).append(i)
+    batches = [rows[k:k + batch_size] for _, rows in sorted(by_length.items()) for k in range(0, len(rows), batch_size)]
+    was_training = model.training
+    model.eval()
+    device = next(model.parameters()).device
+    answers, stopped = [""] * len(prompts), [False] * len(prompts)
+    bar = _bar(progress, len(prompts), desc, "question")
+    try:
+        for rows in batches:
+            length = len(prompts[rows[0]])
+            steps = min(max_new_tokens, block - length)  # an answer is cut where the context ends
+            cache = model.make_cache(len(rows), length + steps)
+            logits, _ = model(torch.tensor([prompts[i] for i in rows], device=device), cache=cache)
+            new = torch.full((len(rows), steps), eot, dtype=torch.long, device=device)
+            done = torch.zeros(len(rows), dtype=torch.bool, device=device)
+            for step in range(steps):
+                nxt = logits[:, -1].argmax(-1)
+                new[~done, step] = nxt[~done]          # a finished row keeps end-of-text
+                done |= nxt == eot
+                if bool(done.all()) or step == steps - 1:
+                    break
+                logits, _ = model(nxt[:, None], cache=cache)
+            for k, i in enumerate(rows):
+                answers[i], stopped[i] = _decoded(tokenizer, new[k].tolist(), eot), bool(done[k])
+            if bar is not None:
+                bar.update(len(rows))
     finally:
         model.train(was_training)
         if bar is not None:
