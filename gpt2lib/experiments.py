@@ -13,6 +13,7 @@ from __future__ import annotations
 import concurrent.futures
 import multiprocessing
 import os
+import sys
 import time
 from dataclasses import dataclass
 from typing import Any, Sequence
@@ -134,6 +135,10 @@ def run_all(runs: Sequence[Run], corpus: str = "python-docs", *, workers: int | 
                 return results
             finally:
                 torch.set_num_threads(threads)
+        main = sys.modules["__main__"]
+        if not hasattr(main, "__spec__"):
+            # a host whose __main__ was made by hand (pytest-xdist's workers) lacks the attribute, and spawn reads it
+            main.__spec__ = None
         context = multiprocessing.get_context("spawn")
         with concurrent.futures.ProcessPoolExecutor(workers, mp_context=context, initializer=_start_worker,
                                                     initargs=(corpus,)) as pool:
